@@ -1,0 +1,764 @@
+// LogStore: opening and recovery, topic administration, and the read path. The write path
+// (the writer thread) is in writer.cc.
+#include <algorithm>
+#include <filesystem>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/env.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
+#include "spdlog/spdlog.h"
+#include "storage/batch_codec.h"
+#include "storage/batch_format.h"
+#include "storage/coding.h"
+#include "storage/log_store_impl.h"
+#include "storage/rocks_status.h"
+
+namespace evlog::storage {
+
+absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir,
+                                                         const Options& options) {
+  auto store = std::make_unique<LogStoreImpl>(dir, options);
+  absl::Status s = store->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<LogStore>(std::move(store));
+}
+
+LogStoreImpl::LogStoreImpl(const std::string& dir, const Options& options)
+    : dir_(dir), options_(options) {}
+
+int64_t LogStoreImpl::NowMs() const { return absl::ToUnixMillis(options_.clock()); }
+
+rocksdb::ColumnFamilyOptions LogStoreImpl::SegmentOptions() const {
+  rocksdb::ColumnFamilyOptions cf;
+  // Every key is written once and leaves with its segment: compaction would only rewrite
+  // data (DESIGN.md "Storage"). L0 limits are raised so flushed files never stall writes;
+  // segment size bounds the number of files a read consults.
+  cf.disable_auto_compactions = true;
+  cf.level0_file_num_compaction_trigger = 1 << 20;
+  cf.level0_slowdown_writes_trigger = 1 << 20;
+  cf.level0_stop_writes_trigger = 1 << 20;
+  cf.write_buffer_size = 64 << 20;
+  cf.max_write_buffer_number = 4;
+  cf.arena_block_size = 1 << 20;  // small arenas: idle segments hold little memory
+  cf.compression = rocksdb::kNoCompression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = block_cache_;
+  table.block_size = 64 << 10;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+absl::Status LogStoreImpl::OpenDatabase() {
+  block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  write_buffer_manager_ =
+      std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_budget_bytes);
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.write_buffer_manager = write_buffer_manager_;
+  db_options.max_total_wal_size = 256 << 20;
+  db_options.max_background_jobs = 2;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.keep_log_file_num = 4;
+  db_options.max_manifest_file_size = 64 << 20;
+  if (options_.env != nullptr) db_options.env = options_.env;
+
+  std::vector<std::string> names;
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
+  if (!ls.ok()) names = {rocksdb::kDefaultColumnFamilyName};  // a new directory
+  if (std::find(names.begin(), names.end(), meta::kMetaColumnFamily) == names.end()) {
+    names.push_back(meta::kMetaColumnFamily);
+  }
+
+  rocksdb::ColumnFamilyOptions meta_options;
+  meta_options.write_buffer_size = 8 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) {
+    uint32_t topic_id;
+    uint64_t seq;
+    const bool is_segment = meta::ParseSegmentName(name, &topic_id, &seq);
+    descriptors.emplace_back(name, is_segment ? SegmentOptions() : meta_options);
+  }
+
+  if (options_.env == nullptr) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create data directory ", dir_, ": ", ec.message()));
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir_, descriptors, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("opening data directory ", dir_));
+  db_.reset(raw);
+
+  // Hand segment handles to their topics once metadata is loaded; keep them here until then.
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == rocksdb::kDefaultColumnFamilyName) {
+      default_cf_ = handles[i];
+    } else if (names[i] == meta::kMetaColumnFamily) {
+      meta_cf_ = handles[i];
+    } else {
+      uint32_t topic_id;
+      uint64_t seq;
+      if (meta::ParseSegmentName(names[i], &topic_id, &seq)) {
+        pending_segments_.push_back({topic_id, seq, handles[i]});
+      } else {
+        db_->DestroyColumnFamilyHandle(handles[i]);  // unknown: left alone
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::LoadMetadata() {
+  rocksdb::ReadOptions ro;
+  std::string value;
+  rocksdb::Status s = db_->Get(ro, meta_cf_, meta::kFormatKey, &value);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, meta_cf_, meta::kFormatKey, meta::EncodeU64(meta::kFormatVersion));
+    if (!s.ok()) return FromRocks(s, "writing the format version");
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading the format version");
+  } else {
+    absl::optional<uint64_t> v = meta::DecodeU64(value);
+    if (!v.has_value() || *v != meta::kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data directory ", dir_, " was written in evlog storage format version ",
+          v.has_value() ? absl::StrCat(*v) : "(unreadable)", "; this build reads version ",
+          meta::kFormatVersion, ". Use a matching evlog release or a new data directory."));
+    }
+  }
+
+  // Topics.
+  absl::flat_hash_map<uint32_t, std::shared_ptr<TopicState>> by_id;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, meta_cf_));
+  uint32_t max_id = 0;
+  for (it->Seek(std::string(1, meta::kTopicPrefix));
+       it->Valid() && it->key()[0] == meta::kTopicPrefix; it->Next()) {
+    absl::optional<meta::TopicRecord> rec =
+        meta::DecodeTopicRecord(absl::string_view(it->value().data(), it->value().size()));
+    if (!rec.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat("topic record ", it->key().ToString(), " in ", dir_, " is corrupt"));
+    }
+    auto t = std::make_shared<TopicState>();
+    t->name = it->key().ToString().substr(1);
+    t->id = rec->id;
+    t->config = rec->config;
+    t->created_ms = rec->created_ms;
+    absl::MutexLock l(&t->mu);
+    t->partitions.resize(rec->config.partitions);
+    by_id[t->id] = t;
+    max_id = std::max(max_id, t->id);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading topics");
+  s = db_->Get(ro, meta_cf_, meta::kNextTopicIdKey, &value);
+  uint32_t next_id = max_id + 1;
+  if (s.ok()) {
+    absl::optional<uint64_t> v = meta::DecodeU64(value);
+    if (v.has_value()) next_id = std::max<uint32_t>(next_id, static_cast<uint32_t>(*v));
+  }
+
+  // Segments: attach to topics; drop orphans left by a crash during topic deletion or
+  // creation.
+  for (const PendingSegment& ps : pending_segments_) {
+    auto t = by_id.find(ps.topic_id);
+    if (t == by_id.end()) {
+      spdlog::info("dropping orphan segment {}", meta::SegmentName(ps.topic_id, ps.seq));
+      db_->DropColumnFamily(ps.cf);
+      db_->DestroyColumnFamilyHandle(ps.cf);
+      continue;
+    }
+    int64_t created = NowMs();
+    if (db_->Get(ro, meta_cf_, meta::SegmentRecordKey(ps.topic_id, ps.seq), &value).ok()) {
+      created = static_cast<int64_t>(meta::DecodeU64(value).value_or(created));
+    }
+    auto seg = std::make_shared<Segment>(db_.get(), ps.cf, ps.seq, created);
+    absl::MutexLock l(&t->second->mu);
+    t->second->segments[ps.seq] = std::move(seg);
+  }
+  pending_segments_.clear();
+
+  // Per topic: start offsets and index entries; end offsets follow from them.
+  for (auto& [id, t] : by_id) {
+    absl::MutexLock l(&t->mu);
+    if (t->segments.empty()) {
+      // Crash between creating a topic's record and its first segment cannot happen (the
+      // segment is created first), but be robust: give it one.
+      absl::StatusOr<std::shared_ptr<Segment>> seg = CreateSegment(id, 1, NowMs());
+      if (!seg.ok()) return seg.status();
+      t->segments[1] = *seg;
+    }
+    const std::string o_prefix = meta::TopicScopedPrefix(meta::kStartOffsetPrefix, id);
+    for (it->Seek(o_prefix); it->Valid() && it->key().starts_with(o_prefix); it->Next()) {
+      const uint32_t p = DecodeBigEndian32(it->key().data() + 5);
+      absl::optional<uint64_t> v =
+          meta::DecodeU64(absl::string_view(it->value().data(), it->value().size()));
+      if (!v.has_value() || p >= t->partitions.size()) {
+        return absl::DataLossError(absl::StrCat("start offset record of topic ", t->name,
+                                                " partition ", p, " is corrupt"));
+      }
+      t->partitions[p].start_offset = static_cast<int64_t>(*v);
+    }
+    const std::string x_prefix = meta::TopicScopedPrefix(meta::kIndexPrefix, id);
+    for (it->Seek(x_prefix); it->Valid() && it->key().starts_with(x_prefix); it->Next()) {
+      const uint64_t seq = DecodeBigEndian64(it->key().data() + 5);
+      const uint32_t p = DecodeBigEndian32(it->key().data() + 13);
+      absl::optional<meta::IndexEntry> e =
+          meta::DecodeIndexEntry(absl::string_view(it->value().data(), it->value().size()));
+      if (!e.has_value() || p >= t->partitions.size()) {
+        return absl::DataLossError(
+            absl::StrCat("segment index of topic ", t->name, " partition ", p, " is corrupt"));
+      }
+      auto seg = t->segments.find(seq);
+      if (seg == t->segments.end()) continue;  // segment already dropped
+      t->partitions[p].entries[seq] = *e;
+      seg->second->bytes += e->bytes;
+    }
+    for (PartitionState& p : t->partitions) {
+      int64_t end = p.start_offset;
+      for (const auto& [seq, e] : p.entries) end = std::max(end, e.end_offset);
+      p.log_end_offset = end;
+      p.high_watermark = end;
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading metadata");
+
+  absl::MutexLock l(&topics_mu_);
+  next_topic_id_ = next_id;
+  for (auto& [id, t] : by_id) topics_[t->name] = t;
+  spdlog::info("opened {}: {} topics", dir_, topics_.size());
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::Init() {
+  absl::Status s = OpenDatabase();
+  if (s.ok()) s = LoadMetadata();
+  if (!s.ok()) return s;
+  writer_ = std::thread([this] { WriterLoop(); });
+  if (options_.fsync_policy == FsyncPolicy::kInterval) {
+    syncer_ = std::thread([this] { SyncerLoop(); });
+  }
+  if (options_.retention_check_interval > absl::ZeroDuration()) {
+    retention_ = std::thread([this] { RetentionLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+LogStoreImpl::~LogStoreImpl() {
+  {
+    absl::MutexLock l(&threads_mu_);
+    threads_stop_ = true;
+  }
+  if (retention_.joinable()) retention_.join();
+  if (syncer_.joinable()) syncer_.join();
+  {
+    absl::MutexLock l(&queue_mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+  {
+    absl::MutexLock l(&topics_mu_);
+    for (auto& [name, t] : topics_) {
+      absl::MutexLock tl(&t->mu);
+      t->closed = true;
+      t->segments.clear();
+    }
+    topics_.clear();
+  }
+  for (const PendingSegment& ps : pending_segments_) db_->DestroyColumnFamilyHandle(ps.cf);
+  if (db_ != nullptr) {
+    if (!write_failed_) db_->SyncWAL();
+    if (meta_cf_ != nullptr) db_->DestroyColumnFamilyHandle(meta_cf_);
+    if (default_cf_ != nullptr) db_->DestroyColumnFamilyHandle(default_cf_);
+    db_->Close();
+  }
+}
+
+absl::StatusOr<std::shared_ptr<Segment>> LogStoreImpl::CreateSegment(uint32_t topic_id,
+                                                                     uint64_t seq,
+                                                                     int64_t created_ms) {
+  rocksdb::ColumnFamilyHandle* cf = nullptr;
+  const std::string name = meta::SegmentName(topic_id, seq);
+  rocksdb::Status s = db_->CreateColumnFamily(SegmentOptions(), name, &cf);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("creating segment ", name));
+  return std::make_shared<Segment>(db_.get(), cf, seq, created_ms);
+}
+
+absl::StatusOr<std::shared_ptr<TopicState>> LogStoreImpl::FindTopic(absl::string_view name) const {
+  absl::ReaderMutexLock l(&topics_mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
+  }
+  return it->second;
+}
+
+absl::Status LogStoreImpl::CreateTopic(absl::string_view name, const TopicConfig& config) {
+  if (!IsValidTopicName(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid topic name '", name, "': use 1 to 249 characters from [A-Za-z0-9._-]"));
+  }
+  if (config.partitions < 1 || config.partitions > kMaxPartitions) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid partition count ", config.partitions,
+                                                   ": allowed 1 to ", kMaxPartitions));
+  }
+  if (config.retention_ms < -1 || config.retention_bytes < -1) {
+    return absl::InvalidArgumentError("invalid retention: use -1 for unlimited, or a value >= 0");
+  }
+  absl::MutexLock admin(&admin_mu_);
+  uint32_t id;
+  {
+    absl::MutexLock l(&topics_mu_);
+    if (topics_.contains(name)) {
+      return absl::AlreadyExistsError(absl::StrCat("topic '", name, "' already exists"));
+    }
+    id = next_topic_id_;
+  }
+  const int64_t now = NowMs();
+  // The segment first: a crash after it but before the topic record leaves an orphan segment
+  // that the next Open drops.
+  absl::StatusOr<std::shared_ptr<Segment>> seg = CreateSegment(id, 1, now);
+  if (!seg.ok()) return seg.status();
+
+  meta::TopicRecord rec{.id = id, .config = config, .created_ms = now};
+  rocksdb::WriteBatch wb;
+  wb.Put(meta_cf_, meta::TopicKey(name), meta::EncodeTopicRecord(rec));
+  wb.Put(meta_cf_, meta::kNextTopicIdKey, meta::EncodeU64(id + 1));
+  wb.Put(meta_cf_, meta::SegmentRecordKey(id, 1), meta::EncodeU64(static_cast<uint64_t>(now)));
+  for (int32_t p = 0; p < config.partitions; ++p) {
+    wb.Put(meta_cf_, meta::StartOffsetKey(id, p), meta::EncodeU64(0));
+    wb.Put(meta_cf_, meta::EpochKey(id, p, 0), meta::EncodeU64(0));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Write(wo, &wb);
+  if (!s.ok()) {
+    db_->DropColumnFamily((*seg)->cf);
+    return FromRocks(s, absl::StrCat("creating topic ", name));
+  }
+
+  auto t = std::make_shared<TopicState>();
+  t->name = std::string(name);
+  t->id = id;
+  t->config = config;
+  t->created_ms = now;
+  {
+    absl::MutexLock tl(&t->mu);
+    t->partitions.resize(config.partitions);
+    t->segments[1] = *seg;
+  }
+  absl::MutexLock l(&topics_mu_);
+  next_topic_id_ = id + 1;
+  topics_[t->name] = t;
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::DeleteTopic(absl::string_view name) {
+  absl::MutexLock admin(&admin_mu_);
+  absl::StatusOr<std::shared_ptr<TopicState>> t = FindTopic(name);
+  if (!t.ok()) return t.status();
+  std::shared_ptr<TopicState> topic = *t;
+  absl::Status s = RunControl([this, topic] { return DoDeleteTopic(topic); });
+  if (!s.ok()) return s;
+  absl::MutexLock l(&topics_mu_);
+  topics_.erase(topic->name);
+  return absl::OkStatus();
+}
+
+std::vector<std::string> LogStoreImpl::ListTopics() const {
+  std::vector<std::string> names;
+  {
+    absl::ReaderMutexLock l(&topics_mu_);
+    for (const auto& [name, t] : topics_) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<TopicInfo> LogStoreImpl::DescribeTopic(absl::string_view name) const {
+  absl::StatusOr<std::shared_ptr<TopicState>> t = FindTopic(name);
+  if (!t.ok()) return t.status();
+  const TopicState& topic = **t;
+  TopicInfo info;
+  info.name = topic.name;
+  info.config = topic.config;
+  info.created_ms = topic.created_ms;
+  absl::ReaderMutexLock l(&topic.mu);
+  for (size_t i = 0; i < topic.partitions.size(); ++i) {
+    const PartitionState& p = topic.partitions[i];
+    PartitionInfo pi;
+    pi.partition = static_cast<int32_t>(i);
+    pi.start_offset = p.start_offset;
+    pi.end_offset = p.high_watermark;
+    for (const auto& [seq, e] : p.entries) {
+      if (e.end_offset > p.start_offset) pi.bytes += e.bytes;
+    }
+    info.partitions.push_back(pi);
+  }
+  return info;
+}
+
+namespace {
+
+absl::Status CheckPartition(const TopicState& topic, int32_t partition) {
+  if (partition < 0 || partition >= topic.config.partitions) {
+    return absl::OutOfRangeError(absl::StrCat("topic '", topic.name, "' has no partition ",
+                                              partition, ": valid partitions are 0 to ",
+                                              topic.config.partitions - 1));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void LogStoreImpl::AppendAsync(absl::string_view topic_name, int32_t partition,
+                               std::vector<Record> records, const ProducerInfo& producer,
+                               AppendCallback done) {
+  absl::StatusOr<std::shared_ptr<TopicState>> topic = FindTopic(topic_name);
+  if (!topic.ok()) return done(topic.status());
+  if (absl::Status s = CheckPartition(**topic, partition); !s.ok()) return done(s);
+  if (records.empty()) {
+    return done(absl::InvalidArgumentError("a batch must hold at least one record"));
+  }
+  const int64_t now = NowMs();
+  int64_t max_ts = -1;
+  for (Record& r : records) {
+    if (r.timestamp_ms < 0) r.timestamp_ms = now;
+    max_ts = std::max(max_ts, r.timestamp_ms);
+  }
+  WriteRequest req;
+  req.batch = EncodeBatch(records, producer, /*leader_epoch=*/0);
+  if (req.batch.size() > batch_format::kMaxBatchBytes) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("batch of ", req.batch.size(), " bytes exceeds the limit of ",
+                     batch_format::kMaxBatchBytes, " bytes; send smaller batches")));
+  }
+  req.topic = *std::move(topic);
+  req.partition = partition;
+  req.record_count = static_cast<int32_t>(records.size());
+  req.max_timestamp_ms = max_ts;
+  req.append_time_ms = now;
+  req.done = std::move(done);
+  Enqueue(std::move(req));
+}
+
+absl::StatusOr<AppendResult> LogStoreImpl::Append(absl::string_view topic, int32_t partition,
+                                                  std::vector<Record> records,
+                                                  const ProducerInfo& producer) {
+  absl::Notification done;
+  absl::StatusOr<AppendResult> result;
+  AppendAsync(topic, partition, std::move(records), producer, [&](absl::StatusOr<AppendResult> r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<AppendResult> LogStoreImpl::AppendRaw(absl::string_view topic_name,
+                                                     int32_t partition, std::string batch) {
+  absl::StatusOr<std::shared_ptr<TopicState>> topic = FindTopic(topic_name);
+  if (!topic.ok()) return topic.status();
+  if (absl::Status s = CheckPartition(**topic, partition); !s.ok()) return s;
+  if (batch.size() > batch_format::kMaxBatchBytes) {
+    return absl::InvalidArgumentError("raw batch exceeds the 64 MiB limit");
+  }
+  absl::StatusOr<BatchHeader> header = VerifyBatch(batch);
+  if (!header.ok()) return header.status();
+  std::vector<Record> scratch;
+  if (absl::Status s = DecodeRecords(batch, 0, 0, header->record_count, &scratch); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("raw batch is malformed: ", s.message()));
+  }
+  absl::Notification done;
+  absl::StatusOr<AppendResult> result;
+  WriteRequest req;
+  req.topic = *std::move(topic);
+  req.partition = partition;
+  req.batch = std::move(batch);
+  req.record_count = header->record_count;
+  req.max_timestamp_ms = header->max_timestamp_ms;
+  req.append_time_ms = NowMs();
+  req.done = [&](absl::StatusOr<AppendResult> r) {
+    result = std::move(r);
+    done.Notify();
+  };
+  Enqueue(std::move(req));
+  done.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<LogStoreImpl::PartitionSnapshot> LogStoreImpl::Snapshot(absl::string_view name,
+                                                                       int32_t partition) const {
+  absl::StatusOr<std::shared_ptr<TopicState>> t = FindTopic(name);
+  if (!t.ok()) return t.status();
+  const TopicState& topic = **t;
+  if (absl::Status s = CheckPartition(topic, partition); !s.ok()) return s;
+  PartitionSnapshot snap;
+  absl::ReaderMutexLock l(&topic.mu);
+  if (topic.deleted) return absl::NotFoundError(absl::StrCat("topic '", name, "' was deleted"));
+  const PartitionState& p = topic.partitions[partition];
+  snap.start_offset = p.start_offset;
+  snap.high_watermark = p.high_watermark;
+  for (const auto& [seq, e] : p.entries) {
+    if (e.end_offset <= p.start_offset) continue;
+    auto seg = topic.segments.find(seq);
+    if (seg != topic.segments.end()) snap.segments.emplace_back(seg->second, e);
+  }
+  return snap;
+}
+
+template <typename Visit>
+absl::Status LogStoreImpl::ScanBatches(const PartitionSnapshot& snap, uint32_t partition,
+                                       int64_t offset, int64_t end, Visit visit) const {
+  const std::string upper = meta::BatchKey(partition + 1, 0);
+  rocksdb::Slice upper_slice(upper);
+  for (const auto& [seg, entry] : snap.segments) {
+    if (entry.end_offset <= offset) continue;
+    if (entry.first_offset >= end) break;
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, seg->cf));
+    const std::string start = meta::BatchKey(partition, std::max(offset, entry.first_offset));
+    it->SeekForPrev(start);
+    uint32_t key_partition = 0;
+    int64_t base = 0;
+    if (it->Valid())
+      meta::ParseBatchKey(absl::string_view(it->key().data(), it->key().size()), &key_partition,
+                          &base);
+    if (!it->Valid() || key_partition != partition) it->Seek(start);
+    for (; it->Valid(); it->Next()) {
+      meta::ParseBatchKey(absl::string_view(it->key().data(), it->key().size()), &key_partition,
+                          &base);
+      if (key_partition != partition || base >= end) return absl::OkStatus();
+      if (!visit(base, absl::string_view(it->value().data(), it->value().size()))) {
+        return absl::OkStatus();
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "reading a segment");
+    offset = std::max(offset, entry.end_offset);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status RangeError(absl::string_view topic, int32_t partition, int64_t offset, int64_t start,
+                        int64_t end) {
+  return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the readable range [",
+                                            start, ", ", end, "] of topic '", topic, "' partition ",
+                                            partition));
+}
+
+}  // namespace
+
+absl::StatusOr<ReadResult> LogStoreImpl::Read(absl::string_view topic, int32_t partition,
+                                              int64_t offset, const ReadLimits& limits) const {
+  absl::StatusOr<PartitionSnapshot> snap = Snapshot(topic, partition);
+  if (!snap.ok()) return snap.status();
+  if (offset < snap->start_offset || offset > snap->high_watermark) {
+    return RangeError(topic, partition, offset, snap->start_offset, snap->high_watermark);
+  }
+  ReadResult result;
+  result.start_offset = snap->start_offset;
+  result.high_watermark = snap->high_watermark;
+  result.next_offset = offset;
+  int64_t end = snap->high_watermark;
+  if (limits.end_offset >= 0) end = std::min(end, limits.end_offset);
+  if (offset >= end) return result;
+
+  uint64_t bytes = 0;
+  absl::Status error;
+  absl::Status s =
+      ScanBatches(*snap, partition, offset, end, [&](int64_t base, absl::string_view batch) {
+        absl::StatusOr<BatchHeader> h = VerifyBatch(batch);
+        if (!h.ok()) {
+          error = absl::DataLossError(absl::StrCat("topic '", topic, "' partition ", partition,
+                                                   " batch at offset ", base, ": ",
+                                                   h.status().message()));
+          return false;
+        }
+        const int64_t want = std::min<int64_t>(limits.max_records - result.records.size(),
+                                               end - std::max(base, result.next_offset));
+        absl::Status d = DecodeRecords(batch, base, result.next_offset, want, &result.records);
+        if (!d.ok()) {
+          error = absl::DataLossError(absl::StrCat("topic '", topic, "' partition ", partition,
+                                                   " batch at offset ", base, ": ", d.message()));
+          return false;
+        }
+        if (!result.records.empty()) result.next_offset = result.records.back().offset + 1;
+        bytes += batch.size();
+        return bytes < limits.max_bytes &&
+               static_cast<int64_t>(result.records.size()) < limits.max_records &&
+               result.next_offset < end;
+      });
+  if (!error.ok()) return error;
+  if (!s.ok()) return s;
+  if (result.next_offset < end && result.records.empty()) {
+    // The data below the high watermark must exist; its absence is corruption.
+    return absl::DataLossError(absl::StrCat("topic '", topic, "' partition ", partition,
+                                            " has no batch holding offset ", offset));
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<RawBatch>> LogStoreImpl::ReadRaw(absl::string_view topic,
+                                                            int32_t partition, int64_t offset,
+                                                            uint64_t max_bytes) const {
+  absl::StatusOr<PartitionSnapshot> snap = Snapshot(topic, partition);
+  if (!snap.ok()) return snap.status();
+  if (offset < snap->start_offset || offset > snap->high_watermark) {
+    return RangeError(topic, partition, offset, snap->start_offset, snap->high_watermark);
+  }
+  std::vector<RawBatch> out;
+  uint64_t bytes = 0;
+  absl::Status s = ScanBatches(*snap, partition, offset, snap->high_watermark,
+                               [&](int64_t base, absl::string_view batch) {
+                                 out.push_back({base, std::string(batch)});
+                                 bytes += batch.size();
+                                 return bytes < max_bytes;
+                               });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> LogStoreImpl::WaitForData(absl::string_view name, int32_t partition,
+                                               int64_t offset, absl::Time deadline) const {
+  absl::StatusOr<std::shared_ptr<TopicState>> t = FindTopic(name);
+  if (!t.ok()) return t.status();
+  const TopicState& topic = **t;
+  if (absl::Status s = CheckPartition(topic, partition); !s.ok()) return s;
+  struct Arg {
+    const TopicState* topic;
+    int32_t partition;
+    int64_t offset;
+  } arg{&topic, partition, offset};
+  auto ready = [](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return a->topic->closed || a->topic->deleted ||
+           a->topic->partitions[a->partition].high_watermark > a->offset;
+  };
+  topic.mu.LockWhenWithDeadline(absl::Condition(+ready, &arg), deadline);
+  const bool has_data = topic.partitions[partition].high_watermark > offset && !topic.deleted;
+  topic.mu.Unlock();
+  return has_data;
+}
+
+absl::StatusOr<int64_t> LogStoreImpl::OffsetForTimestamp(absl::string_view topic, int32_t partition,
+                                                         int64_t timestamp_ms) const {
+  absl::StatusOr<PartitionSnapshot> snap = Snapshot(topic, partition);
+  if (!snap.ok()) return snap.status();
+  // Skip segments whose largest timestamp is below T, then scan batches by their header.
+  PartitionSnapshot candidates;
+  for (const auto& seg : snap->segments) {
+    if (seg.second.max_timestamp_ms >= timestamp_ms) candidates.segments.push_back(seg);
+  }
+  int64_t found = snap->high_watermark;
+  absl::Status error;
+  absl::Status s = ScanBatches(candidates, partition, snap->start_offset, snap->high_watermark,
+                               [&](int64_t base, absl::string_view batch) {
+                                 absl::StatusOr<BatchHeader> h = VerifyBatch(batch);
+                                 if (!h.ok()) {
+                                   error = h.status();
+                                   return false;
+                                 }
+                                 if (h->max_timestamp_ms < timestamp_ms) return true;
+                                 absl::StatusOr<int64_t> at =
+                                     FindTimestamp(batch, base, timestamp_ms);
+                                 if (!at.ok()) {
+                                   error = at.status();
+                                   return false;
+                                 }
+                                 if (*at < 0) return true;
+                                 found = std::max(*at, snap->start_offset);
+                                 return false;
+                               });
+  if (!error.ok()) return error;
+  if (!s.ok()) return s;
+  return found;
+}
+
+absl::Status LogStoreImpl::TruncateTo(absl::string_view name, int32_t partition,
+                                      int64_t new_end_offset) {
+  absl::StatusOr<std::shared_ptr<TopicState>> t = FindTopic(name);
+  if (!t.ok()) return t.status();
+  if (absl::Status s = CheckPartition(**t, partition); !s.ok()) return s;
+  std::shared_ptr<TopicState> topic = *t;
+  return RunControl([this, topic, partition, new_end_offset] {
+    return DoTruncate(topic, partition, new_end_offset);
+  });
+}
+
+absl::Status LogStoreImpl::RunRetention() {
+  std::vector<std::shared_ptr<TopicState>> topics;
+  {
+    absl::ReaderMutexLock l(&topics_mu_);
+    for (const auto& [name, t] : topics_) topics.push_back(t);
+  }
+  for (const std::shared_ptr<TopicState>& t : topics) {
+    absl::Status s = RunControl([this, t] { return ApplyRetention(t); });
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::RollSegments() {
+  std::vector<std::shared_ptr<TopicState>> topics;
+  {
+    absl::ReaderMutexLock l(&topics_mu_);
+    for (const auto& [name, t] : topics_) topics.push_back(t);
+  }
+  for (const std::shared_ptr<TopicState>& t : topics) {
+    absl::Status s = RunControl([this, t]() -> absl::Status {
+      {
+        absl::ReaderMutexLock l(&t->mu);
+        if (t->deleted || t->segments.rbegin()->second->bytes == 0) return absl::OkStatus();
+      }
+      rocksdb::WriteBatch wb;
+      absl::Status r = RollSegment(t.get(), &wb);
+      if (!r.ok()) return r;
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      return FromRocks(db_->Write(wo, &wb), "recording a new segment");
+    });
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::Sync() {
+  rocksdb::Status s = db_->SyncWAL();
+  if (s.ok()) ++stat_fsyncs_;
+  return FromRocks(s, "syncing the write-ahead log");
+}
+
+StoreStats LogStoreImpl::Stats() const {
+  StoreStats st;
+  st.appends = stat_appends_;
+  st.records = stat_records_;
+  st.bytes = stat_bytes_;
+  st.write_groups = stat_groups_;
+  st.fsyncs = stat_fsyncs_;
+  st.segments_rolled = stat_rolled_;
+  st.segments_dropped = stat_dropped_;
+  absl::ReaderMutexLock l(&topics_mu_);
+  for (const auto& [name, t] : topics_) {
+    absl::ReaderMutexLock tl(&t->mu);
+    st.segments += t->segments.size();
+  }
+  return st;
+}
+
+}  // namespace evlog::storage

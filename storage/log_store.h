@@ -1,0 +1,193 @@
+// LogStore: evlog's durable, segmented, append-only log of topics and partitions.
+//
+// One LogStore owns one data directory (one RocksDB instance). It keeps topics, each with a
+// fixed number of partitions; a partition is a dense sequence of offsets starting at 0.
+// Records are appended in batches: a batch receives consecutive offsets and is stored as one
+// key-value, in the format of batch_format.h.
+//
+// Durability: with FsyncPolicy::kAlways (the default), Append returns only after the batch is
+// fsynced; concurrent appends are gathered by a single writer into one write and one fsync
+// (group commit). See options.h.
+//
+// Offsets of a partition (on a single node the last two are equal):
+//   start_offset <= high_watermark <= log_end_offset
+//   start_offset:   lowest readable offset; rises as retention trims.
+//   log_end_offset: next offset to assign; everything below it is written to the log.
+//   high_watermark: everything below it is durable and visible to readers.
+//
+// Example:
+//   auto store = evlog::storage::LogStore::Open("/var/lib/evlog", {});
+//   if (!store.ok()) return store.status();
+//   (*store)->CreateTopic("orders", {.partitions = 4});
+//   auto appended = (*store)->Append("orders", 0, {{.key = "k", .value = "v"}});
+//   auto read = (*store)->Read("orders", 0, /*offset=*/0, {});
+//
+// Thread safety: every method may be called from any thread concurrently, except that the
+// store must not be destroyed while calls are in progress.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "storage/options.h"
+#include "storage/record.h"
+
+namespace evlog::storage {
+
+// What an append was given.
+struct AppendResult {
+  int64_t base_offset = 0;  // offset of the first record of the batch
+  int64_t last_offset = 0;  // offset of the last record of the batch
+  int64_t append_time_ms = 0;
+};
+
+// Bounds on one Read. At least one whole batch is returned when any data is available, even if
+// it exceeds max_bytes, so a reader always makes progress.
+struct ReadLimits {
+  uint64_t max_bytes = 1 << 20;  // stop after batches totalling this many stored bytes
+  int64_t max_records = 10000;   // stop after this many records
+  // Read only offsets below this (exclusive); -1 means up to the high watermark.
+  int64_t end_offset = -1;
+};
+
+struct ReadResult {
+  std::vector<Record> records;  // in offset order, offsets dense
+  int64_t next_offset = 0;      // where the next Read should start
+  int64_t start_offset = 0;     // partition's start offset when read
+  int64_t high_watermark = 0;   // partition's high watermark when read
+};
+
+// A stored batch, byte for byte (the format of batch_format.h), and its base offset.
+struct RawBatch {
+  int64_t base_offset = 0;
+  std::string bytes;
+};
+
+// Counters since open, for benchmarks and metrics.
+struct StoreStats {
+  uint64_t appends = 0;       // batches appended
+  uint64_t records = 0;       // records appended
+  uint64_t bytes = 0;         // stored batch bytes appended
+  uint64_t write_groups = 0;  // RocksDB writes issued by the writer
+  uint64_t fsyncs = 0;        // WAL fsyncs (one per write group under kAlways)
+  uint64_t segments = 0;      // live segments
+  uint64_t segments_rolled = 0;
+  uint64_t segments_dropped = 0;
+};
+
+class LogStore {
+ public:
+  // Opens the store in `dir`, creating the directory and an empty store if absent.
+  // Replays the write-ahead log and rebuilds every partition's offsets from stored metadata;
+  // the time this takes grows with the number of partitions and segments, not records.
+  // Errors: FAILED_PRECONDITION if another process holds the directory's LOCK or the directory
+  // was written by an incompatible format version; DATA_LOSS if stored metadata is corrupt;
+  // UNAVAILABLE/INTERNAL for I/O errors.
+  static absl::StatusOr<std::unique_ptr<LogStore>> Open(const std::string& dir,
+                                                        const Options& options);
+
+  // Stops background threads, fails appends still queued with UNAVAILABLE, syncs the
+  // write-ahead log and closes the database.
+  virtual ~LogStore() = default;
+
+  // Creates a topic. Durable when it returns.
+  // Errors: INVALID_ARGUMENT for a name outside [A-Za-z0-9._-]{1,249}, partitions outside
+  // 1..4096, or a retention below -1 or 0; ALREADY_EXISTS if the name is taken.
+  virtual absl::Status CreateTopic(absl::string_view name, const TopicConfig& config) = 0;
+
+  // Deletes a topic and all its data; its segments are dropped, so their space is freed.
+  // Appends to it that are still queued fail with NOT_FOUND. Errors: NOT_FOUND.
+  virtual absl::Status DeleteTopic(absl::string_view name) = 0;
+
+  // Names of all topics, sorted.
+  virtual std::vector<std::string> ListTopics() const = 0;
+
+  // The topic's configuration and per-partition offsets and sizes. Errors: NOT_FOUND.
+  virtual absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const = 0;
+
+  // Appends `records` as one batch to a partition: they get consecutive offsets, in order.
+  // Returns once the batch is durable under the fsync policy; the records are then visible to
+  // readers. Records with a negative timestamp get the server's clock.
+  // Errors: NOT_FOUND (no such topic), OUT_OF_RANGE (no such partition), INVALID_ARGUMENT
+  // (empty batch or batch over 64 MiB), RESOURCE_EXHAUSTED (writer queue full: retry later),
+  // UNAVAILABLE (store closing or a storage write failed; the batch may or may not be stored).
+  virtual absl::StatusOr<AppendResult> Append(absl::string_view topic, int32_t partition,
+                                              std::vector<Record> records,
+                                              const ProducerInfo& producer = {}) = 0;
+
+  // Called exactly once with the outcome of an AppendAsync, on the writer thread (or on the
+  // calling thread if the append is rejected before it is queued). Must not block.
+  using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
+
+  // Non-blocking Append: same contract, but the outcome goes to `done`.
+  virtual void AppendAsync(absl::string_view topic, int32_t partition, std::vector<Record> records,
+                           const ProducerInfo& producer, AppendCallback done) = 0;
+
+  // Appends a batch given byte for byte in the format of batch_format.h (as a follower
+  // stores its leader's batches). The batch's CRC is checked and its records must be valid;
+  // the bytes are stored unchanged and the batch gets the next offsets.
+  // Errors: as Append, plus DATA_LOSS if the CRC does not match and INVALID_ARGUMENT if the
+  // bytes are not a well-formed batch.
+  virtual absl::StatusOr<AppendResult> AppendRaw(absl::string_view topic, int32_t partition,
+                                                 std::string batch) = 0;
+
+  // Reads records from `offset` on, within `limits`, up to the high watermark.
+  // Reading at the high watermark returns no records (use WaitForData to wait).
+  // Errors: NOT_FOUND, OUT_OF_RANGE (no such partition, or offset below the start offset or
+  // above the high watermark: the message gives the valid range), DATA_LOSS (a stored batch
+  // fails its CRC: corruption is reported, never returned as data).
+  virtual absl::StatusOr<ReadResult> Read(absl::string_view topic, int32_t partition,
+                                          int64_t offset, const ReadLimits& limits) const = 0;
+
+  // As Read, but returns whole stored batches byte for byte. The first batch may start before
+  // `offset` (it is the batch that holds `offset`).
+  virtual absl::StatusOr<std::vector<RawBatch>> ReadRaw(absl::string_view topic, int32_t partition,
+                                                        int64_t offset,
+                                                        uint64_t max_bytes) const = 0;
+
+  // Blocks until the partition's high watermark is above `offset`, the deadline passes, or the
+  // store closes. Returns true if data at `offset` is readable, false on deadline or close.
+  // Errors: NOT_FOUND, OUT_OF_RANGE (no such partition).
+  virtual absl::StatusOr<bool> WaitForData(absl::string_view topic, int32_t partition,
+                                           int64_t offset, absl::Time deadline) const = 0;
+
+  // The first offset whose record timestamp is >= timestamp_ms, or the high watermark if no
+  // such record exists. Timestamps are the producers'; if they are not monotonic, this is the
+  // first record at or after T in offset order among batches whose largest timestamp is >= T.
+  // Errors: NOT_FOUND, OUT_OF_RANGE (no such partition), DATA_LOSS.
+  virtual absl::StatusOr<int64_t> OffsetForTimestamp(absl::string_view topic, int32_t partition,
+                                                     int64_t timestamp_ms) const = 0;
+
+  // Removes every batch at or above `new_end_offset`, atomically and durably, so that the
+  // partition's end offset becomes `new_end_offset` (a follower reconciling its log).
+  // REQUIRES: new_end_offset is a batch boundary within [start_offset, end_offset].
+  // Errors: NOT_FOUND, OUT_OF_RANGE, INVALID_ARGUMENT (not a batch boundary).
+  virtual absl::Status TruncateTo(absl::string_view topic, int32_t partition,
+                                  int64_t new_end_offset) = 0;
+
+  // Applies retention now: advances start offsets of partitions whose oldest segments are
+  // past their topic's retention, and drops segments nobody can read any more. The background
+  // thread calls this every Options::retention_check_interval.
+  virtual absl::Status RunRetention() = 0;
+
+  // Rolls every topic's non-empty active segment (a new segment takes the next appends).
+  // Used by tests and by operators before a retention pass.
+  virtual absl::Status RollSegments() = 0;
+
+  // Fsyncs the write-ahead log (for kInterval; a no-op in effect for kAlways).
+  virtual absl::Status Sync() = 0;
+
+  virtual StoreStats Stats() const = 0;
+};
+
+// True if `name` is a valid topic name: [A-Za-z0-9._-]{1,249}.
+bool IsValidTopicName(absl::string_view name);
+
+}  // namespace evlog::storage

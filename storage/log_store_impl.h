@@ -1,0 +1,194 @@
+// Internal: the RocksDB-backed implementation of LogStore. Not part of the public API.
+//
+// Threads and ownership:
+//   - One writer thread (writer.cc) is the only code that writes batches, assigns offsets,
+//     rolls or drops segments, truncates, and deletes topics. Everything that changes the log
+//     is a request on its queue, so these changes are totally ordered and offsets are assigned
+//     in exactly the order batches reach the write-ahead log: no holes, even on a crash.
+//     Appends waiting in the queue are gathered into one RocksDB write and one fsync.
+//   - Readers (any thread) take a snapshot of a partition under its topic's mutex (start
+//     offset, high watermark, the segments holding it) and then read RocksDB without locks.
+//     A segment's column family handle lives as long as any reader holds the segment, so a
+//     segment dropped by retention stays readable to readers already in it.
+//   - With FsyncPolicy::kInterval a syncer thread fsyncs the WAL periodically.
+//   - A retention thread runs RunRetention() periodically.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/db.h"
+#include "storage/log_store.h"
+#include "storage/meta_format.h"
+
+namespace evlog::storage {
+
+// One column family of one topic. Destroys its handle when the last holder lets go.
+struct Segment {
+  Segment(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, uint64_t seq, int64_t created_ms)
+      : db(db), cf(cf), seq(seq), created_ms(created_ms) {}
+  ~Segment() { db->DestroyColumnFamilyHandle(cf); }
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  rocksdb::DB* const db;
+  rocksdb::ColumnFamilyHandle* const cf;
+  const uint64_t seq;
+  const int64_t created_ms;
+  uint64_t bytes = 0;  // batch bytes written; writer thread only
+};
+
+struct PartitionState {
+  // Invariant: start_offset <= high_watermark <= log_end_offset.
+  int64_t start_offset = 0;                      // guarded by TopicState::mu
+  int64_t high_watermark = 0;                    // guarded by TopicState::mu
+  int64_t log_end_offset = 0;                    // writer thread only (and Open)
+  std::map<uint64_t, meta::IndexEntry> entries;  // by segment seq; guarded by TopicState::mu
+};
+
+struct TopicState {
+  std::string name;
+  uint32_t id = 0;
+  TopicConfig config;
+  int64_t created_ms = 0;
+
+  mutable absl::Mutex mu;
+  std::map<uint64_t, std::shared_ptr<Segment>> segments ABSL_GUARDED_BY(mu);
+  std::vector<PartitionState> partitions ABSL_GUARDED_BY(mu);
+  bool deleted ABSL_GUARDED_BY(mu) = false;
+  bool closed ABSL_GUARDED_BY(mu) = false;  // the store is closing: wake waiters
+};
+
+// A request to the writer thread.
+struct WriteRequest {
+  // An append (when `control` is empty).
+  std::shared_ptr<TopicState> topic;
+  int32_t partition = 0;
+  std::string batch;
+  int32_t record_count = 0;
+  int64_t max_timestamp_ms = -1;
+  int64_t append_time_ms = 0;
+  LogStore::AppendCallback done;
+  // Or a control operation that runs alone on the writer thread.
+  std::function<void()> control;
+};
+
+class LogStoreImpl final : public LogStore {
+ public:
+  LogStoreImpl(const std::string& dir, const Options& options);
+  ~LogStoreImpl() override;
+
+  // Opens RocksDB and rebuilds the in-memory state; starts the threads.
+  absl::Status Init();
+
+  absl::Status CreateTopic(absl::string_view name, const TopicConfig& config) override;
+  absl::Status DeleteTopic(absl::string_view name) override;
+  std::vector<std::string> ListTopics() const override;
+  absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const override;
+  absl::StatusOr<AppendResult> Append(absl::string_view topic, int32_t partition,
+                                      std::vector<Record> records,
+                                      const ProducerInfo& producer) override;
+  void AppendAsync(absl::string_view topic, int32_t partition, std::vector<Record> records,
+                   const ProducerInfo& producer, AppendCallback done) override;
+  absl::StatusOr<AppendResult> AppendRaw(absl::string_view topic, int32_t partition,
+                                         std::string batch) override;
+  absl::StatusOr<ReadResult> Read(absl::string_view topic, int32_t partition, int64_t offset,
+                                  const ReadLimits& limits) const override;
+  absl::StatusOr<std::vector<RawBatch>> ReadRaw(absl::string_view topic, int32_t partition,
+                                                int64_t offset, uint64_t max_bytes) const override;
+  absl::StatusOr<bool> WaitForData(absl::string_view topic, int32_t partition, int64_t offset,
+                                   absl::Time deadline) const override;
+  absl::StatusOr<int64_t> OffsetForTimestamp(absl::string_view topic, int32_t partition,
+                                             int64_t timestamp_ms) const override;
+  absl::Status TruncateTo(absl::string_view topic, int32_t partition,
+                          int64_t new_end_offset) override;
+  absl::Status RunRetention() override;
+  absl::Status RollSegments() override;
+  absl::Status Sync() override;
+  StoreStats Stats() const override;
+
+ private:
+  // A consistent view of one partition for a reader.
+  struct PartitionSnapshot {
+    int64_t start_offset = 0;
+    int64_t high_watermark = 0;
+    // Segments holding the partition, oldest first, with the partition's entry in each.
+    std::vector<std::pair<std::shared_ptr<Segment>, meta::IndexEntry>> segments;
+  };
+
+  int64_t NowMs() const;
+  absl::StatusOr<std::shared_ptr<TopicState>> FindTopic(absl::string_view name) const;
+  absl::StatusOr<PartitionSnapshot> Snapshot(absl::string_view topic, int32_t partition) const;
+  // Walks stored batches of a partition from the batch holding `offset` up to `end`
+  // (exclusive), calling visit(base_offset, bytes); stops when visit returns false.
+  template <typename Visit>
+  absl::Status ScanBatches(const PartitionSnapshot& snap, uint32_t partition, int64_t offset,
+                           int64_t end, Visit visit) const;
+
+  // Recovery (log_store.cc).
+  absl::Status OpenDatabase();
+  absl::Status LoadMetadata();
+  rocksdb::ColumnFamilyOptions SegmentOptions() const;
+  absl::StatusOr<std::shared_ptr<Segment>> CreateSegment(uint32_t topic_id, uint64_t seq,
+                                                         int64_t created_ms);
+
+  // Writer thread (writer.cc).
+  void Enqueue(WriteRequest req);
+  absl::Status RunControl(std::function<absl::Status()> op);
+  void WriterLoop();
+  void WriteAppendGroup(std::vector<WriteRequest>& group);
+  absl::Status RollSegment(TopicState* topic, rocksdb::WriteBatch* wb);
+  absl::Status ApplyRetention(const std::shared_ptr<TopicState>& topic);
+  absl::Status DoDeleteTopic(const std::shared_ptr<TopicState>& topic);
+  absl::Status DoTruncate(const std::shared_ptr<TopicState>& topic, int32_t partition,
+                          int64_t new_end_offset);
+  void SyncerLoop();
+  void RetentionLoop();
+
+  const std::string dir_;
+  const Options options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager_;
+  // Segment handles found at open, before metadata assigns them to topics.
+  struct PendingSegment {
+    uint32_t topic_id;
+    uint64_t seq;
+    rocksdb::ColumnFamilyHandle* cf;
+  };
+  std::vector<PendingSegment> pending_segments_;
+
+  mutable absl::Mutex topics_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<TopicState>> topics_ ABSL_GUARDED_BY(topics_mu_);
+  uint32_t next_topic_id_ ABSL_GUARDED_BY(topics_mu_) = 1;
+  absl::Mutex admin_mu_;  // serializes CreateTopic/DeleteTopic
+
+  absl::Mutex queue_mu_;
+  std::deque<WriteRequest> queue_ ABSL_GUARDED_BY(queue_mu_);
+  uint64_t queued_bytes_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  // Set after a failed write: RocksDB is then read-only and nothing more is acknowledged.
+  std::atomic<bool> write_failed_{false};
+
+  absl::Mutex threads_mu_;
+  bool threads_stop_ ABSL_GUARDED_BY(threads_mu_) = false;
+  std::thread writer_;
+  std::thread syncer_;
+  std::thread retention_;
+
+  std::atomic<uint64_t> stat_appends_{0}, stat_records_{0}, stat_bytes_{0}, stat_groups_{0},
+      stat_fsyncs_{0}, stat_rolled_{0}, stat_dropped_{0};
+  std::atomic<bool> unsynced_writes_{false};
+};
+
+}  // namespace evlog::storage

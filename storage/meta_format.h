@@ -1,0 +1,93 @@
+// The layout of an evlog data directory inside RocksDB, format version 1: column families,
+// segment keys, and the metadata keys and values. Every on-disk constant besides the batch
+// format (batch_format.h) lives here; never renumber a value that has been written.
+//
+// Column families:
+//   "default"                       unused (RocksDB requires it)
+//   "meta"                          metadata, below
+//   "seg.<topic_id:08x>.<seq:016x>" one segment of one topic; seq rises from 1 per topic
+//
+// A segment holds batches. Key: partition (u32 big-endian) ‖ base offset (u64 big-endian), so
+// byte order is (partition, offset) order. Value: the batch (batch_format.h).
+//
+// Metadata keys (byte strings; integers in keys big-endian so that prefixes sort) and values
+// (integers little-endian):
+//   "F"                               u32 format version of the directory (kFormatVersion)
+//   "I"                               u32 next topic id (ids are never reused)
+//   "t" name                          topic record: JSON {"v":1,"id","partitions",
+//                                     "retention_ms","retention_bytes","created_ms"}
+//   "o" topic_id:u32 partition:u32    u64 start offset of the partition
+//   "s" topic_id:u32 seq:u64          u64 segment creation time (ms since the epoch)
+//   "x" topic_id:u32 seq:u64 part:u32 index entry of a partition in a segment: 5 x u64
+//                                     first_offset, end_offset, bytes, last_append_ms,
+//                                     max_timestamp_ms
+//   "e" topic_id:u32 part:u32 epoch:u32  u64 first offset written under that leader epoch
+// The index entry of a segment is written in the same atomic write as the batches it
+// describes, so after recovery it always matches the data.
+// Later work adds "g" (consumer groups) and "p" (producer state) under their own prefixes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+#include "storage/record.h"
+
+namespace evlog::storage::meta {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr char kMetaColumnFamily[] = "meta";
+inline constexpr char kSegmentPrefix[] = "seg.";
+
+inline constexpr char kFormatKey[] = "F";
+inline constexpr char kNextTopicIdKey[] = "I";
+inline constexpr char kTopicPrefix = 't';
+inline constexpr char kStartOffsetPrefix = 'o';
+inline constexpr char kSegmentRecordPrefix = 's';
+inline constexpr char kIndexPrefix = 'x';
+inline constexpr char kEpochPrefix = 'e';
+
+// A partition's share of one segment.
+struct IndexEntry {
+  int64_t first_offset = 0;  // base offset of its first batch in the segment
+  int64_t end_offset = 0;    // one past its last record in the segment
+  uint64_t bytes = 0;        // stored batch bytes
+  int64_t last_append_ms = 0;
+  int64_t max_timestamp_ms = -1;
+};
+
+// A topic's durable record.
+struct TopicRecord {
+  uint32_t id = 0;
+  TopicConfig config;
+  int64_t created_ms = 0;
+};
+
+std::string SegmentName(uint32_t topic_id, uint64_t seq);
+// Parses a segment column family name. Returns false if `name` is not one.
+bool ParseSegmentName(absl::string_view name, uint32_t* topic_id, uint64_t* seq);
+
+std::string BatchKey(uint32_t partition, int64_t base_offset);
+void ParseBatchKey(absl::string_view key, uint32_t* partition, int64_t* base_offset);
+
+std::string TopicKey(absl::string_view name);
+std::string StartOffsetKey(uint32_t topic_id, uint32_t partition);
+std::string SegmentRecordKey(uint32_t topic_id, uint64_t seq);
+std::string IndexKey(uint32_t topic_id, uint64_t seq, uint32_t partition);
+std::string EpochKey(uint32_t topic_id, uint32_t partition, uint32_t epoch);
+// The prefix shared by every key of `prefix` kind for one topic, and the key just past them.
+std::string TopicScopedPrefix(char prefix, uint32_t topic_id);
+std::string TopicScopedLimit(char prefix, uint32_t topic_id);
+
+std::string EncodeTopicRecord(const TopicRecord& topic);
+// Returns nullopt if the value is not a valid version-1 topic record.
+absl::optional<TopicRecord> DecodeTopicRecord(absl::string_view value);
+
+std::string EncodeIndexEntry(const IndexEntry& entry);
+absl::optional<IndexEntry> DecodeIndexEntry(absl::string_view value);
+
+std::string EncodeU64(uint64_t v);
+absl::optional<uint64_t> DecodeU64(absl::string_view value);
+
+}  // namespace evlog::storage::meta

@@ -1,0 +1,71 @@
+// Options for opening a LogStore: durability, segment rolling, retention checks, memory.
+//
+// Every field has a default that suits a single production node. Read the durability section
+// first: it says exactly what survives a crash and what does not.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace rocksdb {
+class Env;  // Only for tests that inject faults; users leave it null.
+}
+
+namespace evlog::storage {
+
+// When an append is acknowledged relative to the fsync of its bytes.
+enum class FsyncPolicy {
+  // The write-ahead log is fsynced before Append returns. A crash, kill -9 or power cut loses
+  // nothing that was acknowledged. Concurrent appends share one fsync (group commit).
+  kAlways,
+  // Append returns once the batch is in the write-ahead log (in the OS page cache); a
+  // background thread fsyncs every `fsync_interval`. A process crash loses nothing, but a
+  // power cut or kernel crash can lose what was acknowledged during the last interval.
+  kInterval,
+};
+
+struct Options {
+  // Durability of acknowledged appends. Default: kAlways.
+  FsyncPolicy fsync_policy = FsyncPolicy::kAlways;
+
+  // With kInterval, the longest time acknowledged data may sit unsynced. Default: 100 ms.
+  absl::Duration fsync_interval = absl::Milliseconds(100);
+
+  // A topic's active segment rolls once it holds this many bytes. Smaller segments make
+  // retention finer grained; larger ones mean fewer column families. Default: 256 MiB.
+  uint64_t segment_max_bytes = 256ull << 20;
+
+  // A non-empty active segment also rolls once it is this old, so that time-based retention
+  // can drop it even if the topic is quiet. Default: 1 hour.
+  absl::Duration segment_max_age = absl::Hours(1);
+
+  // How often the background thread applies retention (and rolls aged segments). Zero turns
+  // the thread off; RunRetention() can still be called. Default: 30 s.
+  absl::Duration retention_check_interval = absl::Seconds(30);
+
+  // Upper bound on the bytes the writer gathers into one write (and one fsync). Default: 8 MiB.
+  uint64_t max_write_group_bytes = 8ull << 20;
+
+  // Upper bound on appends waiting for the writer; Append fails fast with RESOURCE_EXHAUSTED
+  // when this many bytes are queued. Default: 64 MiB.
+  uint64_t max_queued_bytes = 64ull << 20;
+
+  // Memory for RocksDB memtables, shared by all segments (a write buffer manager enforces it).
+  // Default: 128 MiB.
+  uint64_t memtable_budget_bytes = 128ull << 20;
+
+  // Memory for RocksDB's block cache (reads of data that left the memtables). Default: 64 MiB.
+  uint64_t block_cache_bytes = 64ull << 20;
+
+  // Tests only: the RocksDB environment (file system) to use. Null means the default one.
+  // Not owned; must outlive the store.
+  rocksdb::Env* env = nullptr;
+
+  // Tests only: the wall clock used for timestamps, segment ages and retention.
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+}  // namespace evlog::storage

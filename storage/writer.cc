@@ -1,0 +1,445 @@
+// The writer thread of LogStoreImpl: group commit of appends, segment rolls, retention,
+// truncation and topic deletion. See log_store_impl.h for why one thread does all of this.
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "rocksdb/write_batch.h"
+#include "spdlog/spdlog.h"
+#include "storage/batch_codec.h"
+#include "storage/log_store_impl.h"
+#include "storage/retention.h"
+#include "storage/rocks_status.h"
+
+namespace evlog::storage {
+
+namespace {
+
+rocksdb::WriteOptions SyncedWrite() {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return wo;
+}
+
+}  // namespace
+
+void LogStoreImpl::Enqueue(WriteRequest req) {
+  absl::Status rejected;
+  {
+    absl::MutexLock l(&queue_mu_);
+    if (stopping_) {
+      rejected = absl::UnavailableError("the log store is closing; retry on another server");
+    } else if (write_failed_) {
+      rejected = absl::UnavailableError(
+          "the log store stopped accepting writes after a storage write failed; restart the "
+          "server (see its log)");
+    } else if (queued_bytes_ > 0 && queued_bytes_ + req.batch.size() > options_.max_queued_bytes) {
+      rejected = absl::ResourceExhaustedError(
+          absl::StrCat("the write queue holds ", queued_bytes_, " bytes (limit ",
+                       options_.max_queued_bytes, "); retry shortly"));
+    } else {
+      queued_bytes_ += req.batch.size();
+      queue_.push_back(std::move(req));
+      return;
+    }
+  }
+  req.done(rejected);
+}
+
+absl::Status LogStoreImpl::RunControl(std::function<absl::Status()> op) {
+  absl::Notification finished;
+  absl::Status result;
+  WriteRequest req;
+  req.control = [&] {
+    result = op();
+    finished.Notify();
+  };
+  {
+    absl::MutexLock l(&queue_mu_);
+    if (stopping_) return absl::UnavailableError("the log store is closing");
+    queue_.push_back(std::move(req));
+  }
+  finished.WaitForNotification();
+  return result;
+}
+
+void LogStoreImpl::WriterLoop() {
+  std::vector<WriteRequest> group;
+  for (;;) {
+    group.clear();
+    WriteRequest control;
+    {
+      absl::MutexLock l(&queue_mu_);
+      auto ready = [](LogStoreImpl* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !s->queue_.empty() || s->stopping_;
+      };
+      queue_mu_.Await(absl::Condition(+ready, this));
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      if (queue_.front().control) {
+        control = std::move(queue_.front());
+        queue_.pop_front();
+      } else {
+        uint64_t bytes = 0;
+        while (!queue_.empty() && !queue_.front().control &&
+               (group.empty() ||
+                bytes + queue_.front().batch.size() <= options_.max_write_group_bytes)) {
+          bytes += queue_.front().batch.size();
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        queued_bytes_ -= bytes;
+      }
+    }
+    if (control.control) {
+      control.control();
+    } else {
+      WriteAppendGroup(group);
+    }
+  }
+}
+
+void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
+  struct PendingEntry {
+    TopicState* topic;
+    PartitionState* partition;
+    uint32_t partition_index;
+    uint64_t seq;
+    meta::IndexEntry entry;
+  };
+  // Keyed by (topic, partition, segment): a group may roll a topic's segment midway.
+  absl::flat_hash_map<std::tuple<TopicState*, int32_t, uint64_t>, PendingEntry> pending;
+  std::vector<absl::StatusOr<AppendResult>> results(group.size());
+  rocksdb::WriteBatch wb;
+  const int64_t now = NowMs();
+  uint64_t records = 0, bytes = 0, appends = 0;
+
+  for (size_t i = 0; i < group.size(); ++i) {
+    WriteRequest& req = group[i];
+    TopicState* t = req.topic.get();
+    std::shared_ptr<Segment> seg;
+    PartitionState* p = nullptr;
+    {
+      absl::ReaderMutexLock l(&t->mu);
+      if (!t->deleted) {
+        seg = t->segments.rbegin()->second;
+        p = &t->partitions[req.partition];
+      }
+    }
+    if (seg == nullptr) {
+      results[i] = absl::NotFoundError(absl::StrCat("topic '", t->name, "' was deleted"));
+      continue;
+    }
+    const bool full = seg->bytes + req.batch.size() > options_.segment_max_bytes;
+    const bool old = absl::Milliseconds(now - seg->created_ms) >= options_.segment_max_age;
+    if (seg->bytes > 0 && (full || old)) {
+      absl::Status s = RollSegment(t, &wb);
+      if (!s.ok()) {
+        results[i] = s;
+        continue;
+      }
+      absl::ReaderMutexLock l(&t->mu);
+      seg = t->segments.rbegin()->second;
+    }
+
+    const int64_t base = p->log_end_offset;
+    p->log_end_offset += req.record_count;
+    wb.Put(seg->cf, meta::BatchKey(req.partition, base), req.batch);
+    seg->bytes += req.batch.size();
+
+    auto key = std::make_tuple(t, req.partition, seg->seq);
+    auto it = pending.find(key);
+    if (it == pending.end()) {
+      PendingEntry pe{t, p, static_cast<uint32_t>(req.partition), seg->seq, {}};
+      absl::ReaderMutexLock l(&t->mu);
+      auto existing = p->entries.find(seg->seq);
+      if (existing != p->entries.end()) {
+        pe.entry = existing->second;
+      } else {
+        pe.entry.first_offset = base;
+      }
+      it = pending.emplace(key, pe).first;
+    }
+    meta::IndexEntry& e = it->second.entry;
+    e.end_offset = base + req.record_count;
+    e.bytes += req.batch.size();
+    e.last_append_ms = req.append_time_ms;
+    e.max_timestamp_ms = std::max(e.max_timestamp_ms, req.max_timestamp_ms);
+
+    results[i] = AppendResult{base, base + req.record_count - 1, req.append_time_ms};
+    records += req.record_count;
+    bytes += req.batch.size();
+    ++appends;
+  }
+
+  for (const auto& [key, pe] : pending) {
+    wb.Put(meta_cf_, meta::IndexKey(pe.topic->id, pe.seq, pe.partition_index),
+           meta::EncodeIndexEntry(pe.entry));
+  }
+
+  if (wb.Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.fsync_policy == FsyncPolicy::kAlways;
+    rocksdb::Status s = db_->Write(wo, &wb);
+    ++stat_groups_;
+    if (s.ok()) {
+      if (wo.sync) {
+        ++stat_fsyncs_;
+      } else {
+        unsynced_writes_ = true;
+      }
+      stat_appends_ += appends;
+      stat_records_ += records;
+      stat_bytes_ += bytes;
+      // Publish: the batches are durable (under the policy), so readers may see them.
+      for (const auto& [key, pe] : pending) {
+        absl::MutexLock l(&pe.topic->mu);
+        pe.partition->entries[pe.seq] = pe.entry;
+        // Invariant: high_watermark <= log_end_offset; one writer, so all below is written.
+        pe.partition->high_watermark = pe.partition->log_end_offset;
+      }
+    } else {
+      // RocksDB is now in an error state and refuses further writes. Offsets already
+      // assigned are not reused: nothing more is acknowledged until a restart recovers the
+      // log from what is durable.
+      write_failed_ = true;
+      spdlog::error("storage write failed, refusing further appends: {}", s.ToString());
+      const absl::Status failed = FromRocks(s, "writing a batch (it may or may not be stored)");
+      for (auto& r : results) {
+        if (r.ok()) r = absl::UnavailableError(failed.message());
+      }
+    }
+  }
+  for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+}
+
+absl::Status LogStoreImpl::RollSegment(TopicState* t, rocksdb::WriteBatch* wb) {
+  std::shared_ptr<Segment> old;
+  {
+    absl::ReaderMutexLock l(&t->mu);
+    old = t->segments.rbegin()->second;
+  }
+  const int64_t now = NowMs();
+  absl::StatusOr<std::shared_ptr<Segment>> seg = CreateSegment(t->id, old->seq + 1, now);
+  if (!seg.ok()) return seg.status();
+  wb->Put(meta_cf_, meta::SegmentRecordKey(t->id, old->seq + 1),
+          meta::EncodeU64(static_cast<uint64_t>(now)));
+  {
+    absl::MutexLock l(&t->mu);
+    t->segments[old->seq + 1] = *seg;
+  }
+  // The sealed segment's memtable can go to disk now; it will never be written again.
+  rocksdb::FlushOptions fo;
+  fo.wait = false;
+  fo.allow_write_stall = true;
+  db_->Flush(fo, old->cf);
+  ++stat_rolled_;
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::ApplyRetention(const std::shared_ptr<TopicState>& t) {
+  const int64_t now = NowMs();
+  // An aged active segment rolls first so that it can expire like the others.
+  {
+    bool roll = false;
+    {
+      absl::ReaderMutexLock l(&t->mu);
+      if (t->deleted) return absl::OkStatus();
+      const Segment& active = *t->segments.rbegin()->second;
+      roll = active.bytes > 0 &&
+             absl::Milliseconds(now - active.created_ms) >= options_.segment_max_age;
+    }
+    if (roll) {
+      rocksdb::WriteBatch wb;
+      absl::Status s = RollSegment(t.get(), &wb);
+      if (s.ok()) s = FromRocks(db_->Write(SyncedWrite(), &wb), "recording a new segment");
+      if (!s.ok()) return s;
+    }
+  }
+
+  std::vector<PartitionRetentionInput> inputs;
+  std::vector<uint64_t> seqs;
+  uint64_t active = 0;
+  {
+    absl::ReaderMutexLock l(&t->mu);
+    for (const PartitionState& p : t->partitions) {
+      inputs.push_back({p.start_offset, p.entries});
+    }
+    for (const auto& [seq, seg] : t->segments) seqs.push_back(seq);
+    active = seqs.back();
+  }
+  RetentionPlan plan = PlanRetention(t->config, inputs, seqs, active, now);
+
+  rocksdb::WriteBatch wb;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (plan.start_offsets[i] != inputs[i].start_offset) {
+      wb.Put(meta_cf_, meta::StartOffsetKey(t->id, i),
+             meta::EncodeU64(static_cast<uint64_t>(plan.start_offsets[i])));
+    }
+  }
+  for (uint64_t seq : plan.drop_segments) {
+    wb.Delete(meta_cf_, meta::SegmentRecordKey(t->id, seq));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].entries.contains(seq)) wb.Delete(meta_cf_, meta::IndexKey(t->id, seq, i));
+    }
+  }
+  if (wb.Count() == 0) return absl::OkStatus();
+  // Start offsets are durable before any segment goes, so a crash in between leaves a
+  // segment that the next pass drops, never a readable range without data.
+  absl::Status s = FromRocks(db_->Write(SyncedWrite(), &wb), "applying retention");
+  if (!s.ok()) return s;
+
+  std::vector<std::shared_ptr<Segment>> dropped;
+  {
+    absl::MutexLock l(&t->mu);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      PartitionState& p = t->partitions[i];
+      p.start_offset = plan.start_offsets[i];
+      for (uint64_t seq : plan.drop_segments) p.entries.erase(seq);
+    }
+    for (uint64_t seq : plan.drop_segments) {
+      dropped.push_back(t->segments[seq]);
+      t->segments.erase(seq);
+    }
+  }
+  for (const std::shared_ptr<Segment>& seg : dropped) {
+    // Readers still holding the segment keep reading it; its handle goes with the last one.
+    rocksdb::Status ds = db_->DropColumnFamily(seg->cf);
+    if (!ds.ok()) spdlog::warn("dropping segment {}: {}", seg->seq, ds.ToString());
+    ++stat_dropped_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
+  {
+    absl::MutexLock l(&t->mu);
+    if (t->deleted) return absl::NotFoundError(absl::StrCat("topic '", t->name, "' was deleted"));
+    t->deleted = true;  // readers and queued appends now see NOT_FOUND; waiters wake
+  }
+  rocksdb::WriteBatch wb;
+  wb.Delete(meta_cf_, meta::TopicKey(t->name));
+  for (char prefix : {meta::kStartOffsetPrefix, meta::kSegmentRecordPrefix, meta::kIndexPrefix,
+                      meta::kEpochPrefix}) {
+    wb.DeleteRange(meta_cf_, meta::TopicScopedPrefix(prefix, t->id),
+                   meta::TopicScopedLimit(prefix, t->id));
+  }
+  absl::Status s = FromRocks(db_->Write(SyncedWrite(), &wb), "deleting a topic");
+  std::map<uint64_t, std::shared_ptr<Segment>> segments;
+  {
+    absl::MutexLock l(&t->mu);
+    if (!s.ok()) {
+      t->deleted = false;
+      return s;
+    }
+    segments.swap(t->segments);
+  }
+  // A crash before these drops leaves orphan segments that the next Open drops.
+  for (auto& [seq, seg] : segments) {
+    rocksdb::Status ds = db_->DropColumnFamily(seg->cf);
+    if (!ds.ok()) spdlog::warn("dropping segment {} of {}: {}", seq, t->name, ds.ToString());
+    ++stat_dropped_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int32_t partition,
+                                      int64_t new_end) {
+  std::vector<std::pair<std::shared_ptr<Segment>, meta::IndexEntry>> affected;
+  PartitionState* p = nullptr;
+  {
+    absl::ReaderMutexLock l(&t->mu);
+    if (t->deleted) return absl::NotFoundError(absl::StrCat("topic '", t->name, "' was deleted"));
+    p = &t->partitions[partition];
+    if (new_end < p->start_offset || new_end > p->log_end_offset) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "cannot truncate topic '", t->name, "' partition ", partition, " to offset ", new_end,
+          ": valid range is [", p->start_offset, ", ", p->log_end_offset, "]"));
+    }
+    if (new_end == p->log_end_offset) return absl::OkStatus();
+    for (const auto& [seq, e] : p->entries) {
+      if (e.end_offset > new_end) affected.emplace_back(t->segments.at(seq), e);
+    }
+  }
+  rocksdb::WriteBatch wb;
+  const std::string from = meta::BatchKey(partition, new_end);
+  const std::string to = meta::BatchKey(partition + 1, 0);
+  bool boundary = false;
+  for (auto& [seg, e] : affected) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), seg->cf));
+    uint32_t key_partition = 0;
+    int64_t base = 0;
+    uint64_t removed = 0;
+    for (it->Seek(from); it->Valid(); it->Next()) {
+      meta::ParseBatchKey(absl::string_view(it->key().data(), it->key().size()), &key_partition,
+                          &base);
+      if (key_partition != static_cast<uint32_t>(partition)) break;
+      if (base == new_end) boundary = true;
+      removed += it->value().size();
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scanning for truncation");
+    wb.DeleteRange(seg->cf, from, to);
+    if (e.first_offset >= new_end) {
+      wb.Delete(meta_cf_, meta::IndexKey(t->id, seg->seq, partition));
+      e.end_offset = e.first_offset;  // marks the entry for removal below
+    } else {
+      e.end_offset = new_end;
+    }
+    e.bytes -= std::min(e.bytes, removed);
+    if (e.end_offset > e.first_offset) {
+      wb.Put(meta_cf_, meta::IndexKey(t->id, seg->seq, partition), meta::EncodeIndexEntry(e));
+    }
+  }
+  if (!boundary) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset ", new_end, " is not the first offset of a batch of topic '", t->name,
+                     "' partition ", partition, "; truncate only at batch boundaries"));
+  }
+  absl::Status s = FromRocks(db_->Write(SyncedWrite(), &wb), "truncating a partition");
+  if (!s.ok()) return s;
+  absl::MutexLock l(&t->mu);
+  for (const auto& [seg, e] : affected) {
+    if (e.end_offset > e.first_offset) {
+      p->entries[seg->seq] = e;
+    } else {
+      p->entries.erase(seg->seq);
+    }
+  }
+  p->log_end_offset = new_end;
+  p->high_watermark = new_end;
+  return absl::OkStatus();
+}
+
+void LogStoreImpl::SyncerLoop() {
+  for (;;) {
+    {
+      absl::MutexLock l(&threads_mu_);
+      threads_mu_.AwaitWithTimeout(absl::Condition(&threads_stop_), options_.fsync_interval);
+      if (threads_stop_) return;
+    }
+    if (unsynced_writes_.exchange(false)) {
+      rocksdb::Status s = db_->SyncWAL();
+      if (s.ok()) {
+        ++stat_fsyncs_;
+      } else {
+        spdlog::error("periodic WAL sync failed: {}", s.ToString());
+      }
+    }
+  }
+}
+
+void LogStoreImpl::RetentionLoop() {
+  for (;;) {
+    {
+      absl::MutexLock l(&threads_mu_);
+      threads_mu_.AwaitWithTimeout(absl::Condition(&threads_stop_),
+                                   options_.retention_check_interval);
+      if (threads_stop_) return;
+    }
+    absl::Status s = RunRetention();
+    if (!s.ok()) spdlog::warn("retention pass failed: {}", s.ToString());
+  }
+}
+
+}  // namespace evlog::storage
