@@ -82,6 +82,14 @@ struct StoreStats {
   uint64_t segments_dropped = 0;
 };
 
+// A consumer group's committed offset for one partition: the next offset the group reads.
+struct GroupOffset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t commit_time_ms = 0;
+};
+
 class LogStore {
  public:
   // Opens the store in `dir`, creating the directory and an empty store if absent.
@@ -185,6 +193,34 @@ class LogStore {
   virtual absl::Status Sync() = 0;
 
   virtual StoreStats Stats() const = 0;
+
+  // --- Consumer groups: committed offsets and the coordinator's state. ---
+  // Group names follow the topic name rules. Offsets are keyed by the topic's identity, so a
+  // topic deleted and created again does not inherit the old topic's offsets.
+
+  // Durably records `offsets` (partition -> next offset to read) of `group` for `topic`, in
+  // one synced write: all or nothing.
+  // Errors: INVALID_ARGUMENT (bad group name, empty list), NOT_FOUND (topic), OUT_OF_RANGE
+  // (no such partition, or an offset below 0 or above the partition's end offset).
+  virtual absl::Status CommitOffsets(absl::string_view group, absl::string_view topic,
+                                     const std::vector<std::pair<int32_t, int64_t>>& offsets) = 0;
+
+  // Every committed offset of `group` for topics that still exist, sorted by topic and
+  // partition. An unknown group has none (an empty list, not an error).
+  virtual absl::StatusOr<std::vector<GroupOffset>> FetchOffsets(absl::string_view group) const = 0;
+
+  // Names of all groups that have committed offsets or stored state, sorted.
+  virtual std::vector<std::string> ListGroups() const = 0;
+
+  // Removes a group's committed offsets and state, durably. Errors: NOT_FOUND.
+  virtual absl::Status DeleteGroup(absl::string_view group) = 0;
+
+  // Stores an opaque blob for the group coordinator (generation, configuration), synced.
+  // Errors: INVALID_ARGUMENT (bad group name).
+  virtual absl::Status PutGroupState(absl::string_view group, absl::string_view state) = 0;
+
+  // The blob last stored by PutGroupState. Errors: NOT_FOUND if none.
+  virtual absl::StatusOr<std::string> GetGroupState(absl::string_view group) const = 0;
 };
 
 // True if `name` is a valid topic name: [A-Za-z0-9._-]{1,249}.

@@ -114,6 +114,13 @@ class LogStoreImpl final : public LogStore {
   absl::Status RollSegments() override;
   absl::Status Sync() override;
   StoreStats Stats() const override;
+  absl::Status CommitOffsets(absl::string_view group, absl::string_view topic,
+                             const std::vector<std::pair<int32_t, int64_t>>& offsets) override;
+  absl::StatusOr<std::vector<GroupOffset>> FetchOffsets(absl::string_view group) const override;
+  std::vector<std::string> ListGroups() const override;
+  absl::Status DeleteGroup(absl::string_view group) override;
+  absl::Status PutGroupState(absl::string_view group, absl::string_view state) override;
+  absl::StatusOr<std::string> GetGroupState(absl::string_view group) const override;
 
  private:
   // A consistent view of one partition for a reader.

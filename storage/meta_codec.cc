@@ -82,6 +82,26 @@ std::string EpochKey(uint32_t topic_id, uint32_t partition, uint32_t epoch) {
   return key;
 }
 
+std::string GroupOffsetsPrefix(absl::string_view group) {
+  std::string key(1, kCommittedOffsetPrefix);
+  key.append(group.data(), group.size());
+  key.push_back('\0');
+  return key;
+}
+
+std::string CommittedOffsetKey(absl::string_view group, uint32_t topic_id, uint32_t partition) {
+  std::string key = GroupOffsetsPrefix(group);
+  PutBigEndian32(&key, topic_id);
+  PutBigEndian32(&key, partition);
+  return key;
+}
+
+std::string GroupStateKey(absl::string_view group) {
+  std::string key(1, kGroupStatePrefix);
+  key.append(group.data(), group.size());
+  return key;
+}
+
 std::string EncodeTopicRecord(const TopicRecord& topic) {
   nlohmann::json j = {{"v", 1},
                       {"id", topic.id},

@@ -24,7 +24,11 @@
 //   "e" topic_id:u32 part:u32 epoch:u32  u64 first offset written under that leader epoch
 // The index entry of a segment is written in the same atomic write as the batches it
 // describes, so after recovery it always matches the data.
-// Later work adds "g" (consumer groups) and "p" (producer state) under their own prefixes.
+//   "c" group 0x00 topic_id:u32 part:u32   committed offset of a consumer group: u64 offset,
+//                                     u64 commit time (ms since the epoch)
+//   "g" group                         the group coordinator's state: an opaque blob
+// Group names never contain 0x00, so "c" group 0x00 is a prefix of exactly that group's keys.
+// Later work adds "p" (producer state) under its own prefix.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +51,8 @@ inline constexpr char kStartOffsetPrefix = 'o';
 inline constexpr char kSegmentRecordPrefix = 's';
 inline constexpr char kIndexPrefix = 'x';
 inline constexpr char kEpochPrefix = 'e';
+inline constexpr char kCommittedOffsetPrefix = 'c';
+inline constexpr char kGroupStatePrefix = 'g';
 
 // A partition's share of one segment.
 struct IndexEntry {
@@ -76,6 +82,9 @@ std::string StartOffsetKey(uint32_t topic_id, uint32_t partition);
 std::string SegmentRecordKey(uint32_t topic_id, uint64_t seq);
 std::string IndexKey(uint32_t topic_id, uint64_t seq, uint32_t partition);
 std::string EpochKey(uint32_t topic_id, uint32_t partition, uint32_t epoch);
+std::string GroupOffsetsPrefix(absl::string_view group);
+std::string CommittedOffsetKey(absl::string_view group, uint32_t topic_id, uint32_t partition);
+std::string GroupStateKey(absl::string_view group);
 // The prefix shared by every key of `prefix` kind for one topic, and the key just past them.
 std::string TopicScopedPrefix(char prefix, uint32_t topic_id);
 std::string TopicScopedLimit(char prefix, uint32_t topic_id);

@@ -9,6 +9,7 @@
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
 #include "storage/batch_codec.h"
+#include "storage/coding.h"
 #include "storage/log_store_impl.h"
 #include "storage/retention.h"
 #include "storage/rocks_status.h"
@@ -324,6 +325,17 @@ absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
                       meta::kEpochPrefix}) {
     wb.DeleteRange(meta_cf_, meta::TopicScopedPrefix(prefix, t->id),
                    meta::TopicScopedLimit(prefix, t->id));
+  }
+  // Committed offsets of every group for this topic go too (keys are group-first).
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+    const std::string c(1, meta::kCommittedOffsetPrefix);
+    for (it->Seek(c); it->Valid() && it->key().starts_with(c); it->Next()) {
+      const rocksdb::Slice key = it->key();
+      if (key.size() >= 9 && DecodeBigEndian32(key.data() + key.size() - 8) == t->id) {
+        wb.Delete(meta_cf_, key);
+      }
+    }
   }
   absl::Status s = FromRocks(db_->Write(SyncedWrite(), &wb), "deleting a topic");
   std::map<uint64_t, std::shared_ptr<Segment>> segments;
