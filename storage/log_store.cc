@@ -228,6 +228,18 @@ absl::Status LogStoreImpl::LoadMetadata() {
       t->partitions[p].entries[seq] = *e;
       seg->second->bytes += e->bytes;
     }
+    const std::string p_prefix = meta::TopicScopedPrefix(meta::kProducerStatePrefix, id);
+    for (it->Seek(p_prefix); it->Valid() && it->key().starts_with(p_prefix); it->Next()) {
+      const uint32_t p = DecodeBigEndian32(it->key().data() + 5);
+      const int64_t producer = static_cast<int64_t>(DecodeBigEndian64(it->key().data() + 9));
+      absl::optional<ProducerState> ps =
+          DecodeProducerState(absl::string_view(it->value().data(), it->value().size()));
+      if (!ps.has_value() || p >= t->partitions.size()) {
+        return absl::DataLossError(
+            absl::StrCat("producer state of topic ", t->name, " partition ", p, " is corrupt"));
+      }
+      t->partitions[p].producers[producer] = *std::move(ps);
+    }
     for (PartitionState& p : t->partitions) {
       int64_t end = p.start_offset;
       for (const auto& [seq, e] : p.entries) end = std::max(end, e.end_offset);
@@ -237,6 +249,10 @@ absl::Status LogStoreImpl::LoadMetadata() {
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading metadata");
 
+  if (db_->Get(ro, meta_cf_, meta::kNextProducerIdKey, &value).ok()) {
+    absl::MutexLock pl(&producer_id_mu_);
+    next_producer_id_ = static_cast<int64_t>(meta::DecodeU64(value).value_or(0));
+  }
   absl::MutexLock l(&topics_mu_);
   next_topic_id_ = next_id;
   for (auto& [id, t] : by_id) topics_[t->name] = t;
@@ -379,6 +395,16 @@ absl::Status LogStoreImpl::DeleteTopic(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<ProducerInfo> LogStoreImpl::InitProducer() {
+  absl::MutexLock l(&producer_id_mu_);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Put(wo, meta_cf_, meta::kNextProducerIdKey,
+                               meta::EncodeU64(static_cast<uint64_t>(next_producer_id_ + 1)));
+  if (!s.ok()) return FromRocks(s, "allocating a producer id");
+  return ProducerInfo{.producer_id = next_producer_id_++, .producer_epoch = 0, .base_sequence = 0};
+}
+
 std::vector<std::string> LogStoreImpl::ListTopics() const {
   std::vector<std::string> names;
   {
@@ -434,6 +460,10 @@ void LogStoreImpl::AppendAsync(absl::string_view topic_name, int32_t partition,
   if (records.empty()) {
     return done(absl::InvalidArgumentError("a batch must hold at least one record"));
   }
+  if (producer.producer_id >= 0 && (producer.producer_epoch < 0 || producer.base_sequence < 0)) {
+    return done(absl::InvalidArgumentError(
+        "an idempotent batch needs a producer epoch >= 0 and a base sequence >= 0"));
+  }
   const int64_t now = NowMs();
   int64_t max_ts = -1;
   for (Record& r : records) {
@@ -452,6 +482,7 @@ void LogStoreImpl::AppendAsync(absl::string_view topic_name, int32_t partition,
   req.record_count = static_cast<int32_t>(records.size());
   req.max_timestamp_ms = max_ts;
   req.append_time_ms = now;
+  req.producer = producer;
   req.done = std::move(done);
   Enqueue(std::move(req));
 }
@@ -492,6 +523,7 @@ absl::StatusOr<AppendResult> LogStoreImpl::AppendRaw(absl::string_view topic_nam
   req.record_count = header->record_count;
   req.max_timestamp_ms = header->max_timestamp_ms;
   req.append_time_ms = NowMs();
+  req.producer = header->producer;
   req.done = [&](absl::StatusOr<AppendResult> r) {
     result = std::move(r);
     done.Notify();

@@ -46,6 +46,9 @@ struct AppendResult {
   int64_t base_offset = 0;  // offset of the first record of the batch
   int64_t last_offset = 0;  // offset of the last record of the batch
   int64_t append_time_ms = 0;
+  // True if the batch was a retry of one already stored (idempotent producer): nothing was
+  // written and the offsets are those of the original.
+  bool duplicate = false;
 };
 
 // Bounds on one Read. At least one whole batch is returned when any data is available, even if
@@ -120,9 +123,16 @@ class LogStore {
   // The topic's configuration and per-partition offsets and sizes. Errors: NOT_FOUND.
   virtual absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const = 0;
 
+  // Allocates a new idempotent producer id (epoch 0), durably; ids are never reused.
+  virtual absl::StatusOr<ProducerInfo> InitProducer() = 0;
+
   // Appends `records` as one batch to a partition: they get consecutive offsets, in order.
   // Returns once the batch is durable under the fsync policy; the records are then visible to
   // readers. Records with a negative timestamp get the server's clock.
+  // With an idempotent `producer` (producer_id >= 0), the sequence rules of producer_state.h
+  // apply: a retried batch is answered with its original offsets (duplicate = true) and not
+  // written again; ALREADY_EXISTS for an old duplicate whose offsets are no longer known;
+  // FAILED_PRECONDITION for a sequence gap ("sequence gap") or a replaced epoch ("fenced").
   // Errors: NOT_FOUND (no such topic), OUT_OF_RANGE (no such partition), INVALID_ARGUMENT
   // (empty batch or batch over 64 MiB), RESOURCE_EXHAUSTED (writer queue full: retry later),
   // UNAVAILABLE (store closing or a storage write failed; the batch may or may not be stored).

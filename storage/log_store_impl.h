@@ -28,6 +28,7 @@
 #include "rocksdb/db.h"
 #include "storage/log_store.h"
 #include "storage/meta_format.h"
+#include "storage/producer_state.h"
 
 namespace evlog::storage {
 
@@ -52,6 +53,7 @@ struct PartitionState {
   int64_t high_watermark = 0;                    // guarded by TopicState::mu
   int64_t log_end_offset = 0;                    // writer thread only (and Open)
   std::map<uint64_t, meta::IndexEntry> entries;  // by segment seq; guarded by TopicState::mu
+  absl::flat_hash_map<int64_t, ProducerState> producers;  // writer thread only (and Open)
 };
 
 struct TopicState {
@@ -76,6 +78,7 @@ struct WriteRequest {
   int32_t record_count = 0;
   int64_t max_timestamp_ms = -1;
   int64_t append_time_ms = 0;
+  ProducerInfo producer;
   LogStore::AppendCallback done;
   // Or a control operation that runs alone on the writer thread.
   std::function<void()> control;
@@ -91,6 +94,7 @@ class LogStoreImpl final : public LogStore {
 
   absl::Status CreateTopic(absl::string_view name, const TopicConfig& config) override;
   absl::Status DeleteTopic(absl::string_view name) override;
+  absl::StatusOr<ProducerInfo> InitProducer() override;
   std::vector<std::string> ListTopics() const override;
   absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const override;
   absl::StatusOr<AppendResult> Append(absl::string_view topic, int32_t partition,
@@ -178,6 +182,8 @@ class LogStoreImpl final : public LogStore {
   mutable absl::Mutex topics_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<TopicState>> topics_ ABSL_GUARDED_BY(topics_mu_);
   uint32_t next_topic_id_ ABSL_GUARDED_BY(topics_mu_) = 1;
+  absl::Mutex producer_id_mu_;
+  int64_t next_producer_id_ ABSL_GUARDED_BY(producer_id_mu_) = 0;
   absl::Mutex admin_mu_;  // serializes CreateTopic/DeleteTopic
 
   absl::Mutex queue_mu_;

@@ -102,6 +102,13 @@ std::string GroupStateKey(absl::string_view group) {
   return key;
 }
 
+std::string ProducerStateKey(uint32_t topic_id, uint32_t partition, int64_t producer_id) {
+  std::string key = TopicScopedPrefix(kProducerStatePrefix, topic_id);
+  PutBigEndian32(&key, partition);
+  PutBigEndian64(&key, static_cast<uint64_t>(producer_id));
+  return key;
+}
+
 std::string EncodeTopicRecord(const TopicRecord& topic) {
   nlohmann::json j = {{"v", 1},
                       {"id", topic.id},

@@ -28,7 +28,10 @@
 //                                     u64 commit time (ms since the epoch)
 //   "g" group                         the group coordinator's state: an opaque blob
 // Group names never contain 0x00, so "c" group 0x00 is a prefix of exactly that group's keys.
-// Later work adds "p" (producer state) under its own prefix.
+//   "P"                               u64 next producer id (ids are never reused)
+//   "p" topic_id:u32 part:u32 producer_id:u64   an idempotent producer's sequence state on a
+//                                     partition (producer_state.h), written atomically with
+//                                     the batch that changed it
 #pragma once
 
 #include <cstdint>
@@ -53,6 +56,8 @@ inline constexpr char kIndexPrefix = 'x';
 inline constexpr char kEpochPrefix = 'e';
 inline constexpr char kCommittedOffsetPrefix = 'c';
 inline constexpr char kGroupStatePrefix = 'g';
+inline constexpr char kProducerStatePrefix = 'p';
+inline constexpr char kNextProducerIdKey[] = "P";
 
 // A partition's share of one segment.
 struct IndexEntry {
@@ -85,6 +90,7 @@ std::string EpochKey(uint32_t topic_id, uint32_t partition, uint32_t epoch);
 std::string GroupOffsetsPrefix(absl::string_view group);
 std::string CommittedOffsetKey(absl::string_view group, uint32_t topic_id, uint32_t partition);
 std::string GroupStateKey(absl::string_view group);
+std::string ProducerStateKey(uint32_t topic_id, uint32_t partition, int64_t producer_id);
 // The prefix shared by every key of `prefix` kind for one topic, and the key just past them.
 std::string TopicScopedPrefix(char prefix, uint32_t topic_id);
 std::string TopicScopedLimit(char prefix, uint32_t topic_id);

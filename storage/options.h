@@ -60,6 +60,11 @@ struct Options {
   // Memory for RocksDB's block cache (reads of data that left the memtables). Default: 64 MiB.
   uint64_t block_cache_bytes = 64ull << 20;
 
+  // An idempotent producer's sequence state on a partition is forgotten after this long
+  // without appends there; a retry arriving later is then written again (a duplicate).
+  // Default: 7 days.
+  absl::Duration producer_state_ttl = absl::Hours(24 * 7);
+
   // Tests only: the RocksDB environment (file system) to use. Null means the default one.
   // Not owned; must outlive the store.
   rocksdb::Env* env = nullptr;

@@ -112,6 +112,8 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
   // Keyed by (topic, partition, segment): a group may roll a topic's segment midway.
   absl::flat_hash_map<std::tuple<TopicState*, int32_t, uint64_t>, PendingEntry> pending;
   std::vector<absl::StatusOr<AppendResult>> results(group.size());
+  absl::flat_hash_map<std::tuple<TopicState*, int32_t, int64_t>, const ProducerState*>
+      touched_producers;
   rocksdb::WriteBatch wb;
   const int64_t now = NowMs();
   uint64_t records = 0, bytes = 0, appends = 0;
@@ -132,6 +134,23 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
       results[i] = absl::NotFoundError(absl::StrCat("topic '", t->name, "' was deleted"));
       continue;
     }
+    ProducerState* producer = nullptr;
+    if (req.producer.producer_id >= 0) {
+      auto found = p->producers.find(req.producer.producer_id);
+      SequenceVerdict v = CheckSequence(found == p->producers.end() ? nullptr : &found->second,
+                                        req.producer, req.record_count);
+      if (v.kind == SequenceVerdict::kDuplicate) {
+        const ProducerBatch& b = v.original;
+        results[i] = AppendResult{b.base_offset, b.base_offset + b.last_sequence - b.first_sequence,
+                                  req.append_time_ms, /*duplicate=*/true};
+        continue;
+      }
+      if (v.kind == SequenceVerdict::kRefused) {
+        results[i] = v.error;
+        continue;
+      }
+      producer = &p->producers[req.producer.producer_id];
+    }
     const bool full = seg->bytes + req.batch.size() > options_.segment_max_bytes;
     const bool old = absl::Milliseconds(now - seg->created_ms) >= options_.segment_max_age;
     if (seg->bytes > 0 && (full || old)) {
@@ -146,6 +165,10 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
 
     const int64_t base = p->log_end_offset;
     p->log_end_offset += req.record_count;
+    if (producer != nullptr) {
+      RecordAppend(producer, req.producer, req.record_count, base, now);
+      touched_producers[{t, req.partition, req.producer.producer_id}] = producer;
+    }
     wb.Put(seg->cf, meta::BatchKey(req.partition, base), req.batch);
     seg->bytes += req.batch.size();
 
@@ -177,6 +200,12 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
   for (const auto& [key, pe] : pending) {
     wb.Put(meta_cf_, meta::IndexKey(pe.topic->id, pe.seq, pe.partition_index),
            meta::EncodeIndexEntry(pe.entry));
+  }
+
+  for (const auto& [key, state] : touched_producers) {
+    const auto& [topic, partition, producer_id] = key;
+    wb.Put(meta_cf_, meta::ProducerStateKey(topic->id, partition, producer_id),
+           EncodeProducerState(*state));
   }
 
   if (wb.Count() > 0) {
@@ -285,11 +314,27 @@ absl::Status LogStoreImpl::ApplyRetention(const std::shared_ptr<TopicState>& t) 
       if (inputs[i].entries.contains(seq)) wb.Delete(meta_cf_, meta::IndexKey(t->id, seq, i));
     }
   }
+  // Idempotent producers idle for longer than their TTL are forgotten.
+  const int64_t ttl_ms = absl::ToInt64Milliseconds(options_.producer_state_ttl);
+  std::vector<std::pair<PartitionState*, int64_t>> expired;
+  {
+    absl::ReaderMutexLock l(&t->mu);
+    for (size_t i = 0; i < t->partitions.size(); ++i) {
+      PartitionState& p = t->partitions[i];  // producers: writer-only, and we are it
+      for (const auto& [producer_id, state] : p.producers) {
+        if (now - state.last_append_ms > ttl_ms) {
+          wb.Delete(meta_cf_, meta::ProducerStateKey(t->id, i, producer_id));
+          expired.emplace_back(&p, producer_id);
+        }
+      }
+    }
+  }
   if (wb.Count() == 0) return absl::OkStatus();
   // Start offsets are durable before any segment goes, so a crash in between leaves a
   // segment that the next pass drops, never a readable range without data.
   absl::Status s = FromRocks(db_->Write(SyncedWrite(), &wb), "applying retention");
   if (!s.ok()) return s;
+  for (const auto& [p, producer_id] : expired) p->producers.erase(producer_id);
 
   std::vector<std::shared_ptr<Segment>> dropped;
   {
@@ -322,7 +367,7 @@ absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
   rocksdb::WriteBatch wb;
   wb.Delete(meta_cf_, meta::TopicKey(t->name));
   for (char prefix : {meta::kStartOffsetPrefix, meta::kSegmentRecordPrefix, meta::kIndexPrefix,
-                      meta::kEpochPrefix}) {
+                      meta::kEpochPrefix, meta::kProducerStatePrefix}) {
     wb.DeleteRange(meta_cf_, meta::TopicScopedPrefix(prefix, t->id),
                    meta::TopicScopedLimit(prefix, t->id));
   }
@@ -408,7 +453,29 @@ absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int3
         absl::StrCat("offset ", new_end, " is not the first offset of a batch of topic '", t->name,
                      "' partition ", partition, "; truncate only at batch boundaries"));
   }
+  // Idempotent producers forget the batches that are gone, so their retries are written again.
+  std::vector<int64_t> forgotten;
+  std::vector<std::pair<int64_t, ProducerState>> kept;
+  for (const auto& [producer_id, state] : p->producers) {
+    ProducerState copy = state;
+    while (!copy.batches.empty() && copy.batches.back().base_offset >= new_end) {
+      copy.batches.pop_back();
+    }
+    if (copy.batches.size() == state.batches.size()) continue;
+    if (copy.batches.empty()) {
+      wb.Delete(meta_cf_, meta::ProducerStateKey(t->id, partition, producer_id));
+      forgotten.push_back(producer_id);
+    } else {
+      wb.Put(meta_cf_, meta::ProducerStateKey(t->id, partition, producer_id),
+             EncodeProducerState(copy));
+      kept.emplace_back(producer_id, std::move(copy));
+    }
+  }
   absl::Status s = FromRocks(db_->Write(SyncedWrite(), &wb), "truncating a partition");
+  if (s.ok()) {
+    for (int64_t id : forgotten) p->producers.erase(id);
+    for (auto& [id, state] : kept) p->producers[id] = std::move(state);
+  }
   if (!s.ok()) return s;
   absl::MutexLock l(&t->mu);
   for (const auto& [seg, e] : affected) {
