@@ -186,8 +186,16 @@ class LogStoreImpl final : public LogStore {
   int64_t next_producer_id_ ABSL_GUARDED_BY(producer_id_mu_) = 0;
   absl::Mutex admin_mu_;  // serializes CreateTopic/DeleteTopic
 
+  // The writer's queues: appends wait in one FIFO per topic, served round-robin so that a
+  // flood into one topic cannot starve another; control operations have their own FIFO.
+  struct TopicQueue {
+    std::deque<WriteRequest> requests;
+    uint64_t bytes = 0;
+  };
   absl::Mutex queue_mu_;
-  std::deque<WriteRequest> queue_ ABSL_GUARDED_BY(queue_mu_);
+  std::deque<WriteRequest> control_queue_ ABSL_GUARDED_BY(queue_mu_);
+  absl::flat_hash_map<TopicState*, TopicQueue> topic_queues_ ABSL_GUARDED_BY(queue_mu_);
+  std::deque<TopicState*> ready_topics_ ABSL_GUARDED_BY(queue_mu_);  // with queued appends
   uint64_t queued_bytes_ ABSL_GUARDED_BY(queue_mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   // Set after a failed write: RocksDB is then read-only and nothing more is acknowledged.

@@ -547,6 +547,39 @@ TEST(LogStoreTest, TruncateToDropsEverythingAboveABatchBoundary) {
   EXPECT_EQ(all.back().value, "after-0");
 }
 
+TEST(LogStoreTest, AFloodedTopicIsPushedBackWhileOthersWrite) {
+  TempDir dir;
+  Options options = TestOptions();
+  options.max_topic_queued_bytes = 16 << 10;
+  options.max_queued_bytes = 64 << 10;
+  auto store = OpenOrDie(dir.path(), options);
+  ASSERT_TRUE(store->CreateTopic("flood", {}).ok());
+  ASSERT_TRUE(store->CreateTopic("quiet", {}).ok());
+  constexpr int kBatches = 1000;
+  absl::Mutex mu;
+  int done = 0, accepted = 0, refused = 0;
+  for (int i = 0; i < kBatches; ++i) {
+    store->AppendAsync("flood", 0, {{.value = std::string(4096, 'f')}}, {},
+                       [&](absl::StatusOr<AppendResult> r) {
+                         absl::MutexLock l(&mu);
+                         ++done;
+                         if (r.ok()) {
+                           ++accepted;
+                         } else {
+                           EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+                           ++refused;
+                         }
+                       });
+  }
+  // The quiet topic is admitted however full the flood's queue is.
+  ASSERT_TRUE(store->Append("quiet", 0, {{.value = "q"}}).ok());
+  absl::MutexLock l(&mu);
+  mu.Await(absl::Condition(+[](int* d) { return *d == kBatches; }, &done));
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(accepted, 0);
+  EXPECT_EQ(store->DescribeTopic("flood")->partitions[0].end_offset, accepted);
+}
+
 TEST(LogStoreTest, IntervalPolicyAcknowledgesAndSyncs) {
   TempDir dir;
   Options options = TestOptions();

@@ -53,6 +53,11 @@ struct Options {
   // when this many bytes are queued. Default: 64 MiB.
   uint64_t max_queued_bytes = 64ull << 20;
 
+  // Upper bound on one topic's appends waiting for the writer. The writer serves topics
+  // round-robin, and a topic with nothing queued is always admitted, so a flood into one topic
+  // is pushed back while others keep writing. Default: 32 MiB.
+  uint64_t max_topic_queued_bytes = 32ull << 20;
+
   // Memory for RocksDB memtables, shared by all segments (a write buffer manager enforces it).
   // Default: 128 MiB.
   uint64_t memtable_budget_bytes = 128ull << 20;

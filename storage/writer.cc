@@ -30,21 +30,28 @@ void LogStoreImpl::Enqueue(WriteRequest req) {
   absl::Status rejected;
   {
     absl::MutexLock l(&queue_mu_);
+    TopicQueue& q = topic_queues_[req.topic.get()];
+    const uint64_t size = req.batch.size();
     if (stopping_) {
       rejected = absl::UnavailableError("the log store is closing; retry on another server");
     } else if (write_failed_) {
       rejected = absl::UnavailableError(
           "the log store stopped accepting writes after a storage write failed; restart the "
           "server (see its log)");
-    } else if (queued_bytes_ > 0 && queued_bytes_ + req.batch.size() > options_.max_queued_bytes) {
+    } else if (q.bytes > 0 && (q.bytes + size > options_.max_topic_queued_bytes ||
+                               queued_bytes_ + size > options_.max_queued_bytes)) {
+      // A topic with nothing queued is always let in, so a flood elsewhere cannot lock it out.
       rejected = absl::ResourceExhaustedError(
-          absl::StrCat("the write queue holds ", queued_bytes_, " bytes (limit ",
-                       options_.max_queued_bytes, "); retry shortly"));
+          absl::StrCat("the write queue is full (", queued_bytes_, " bytes queued, ", q.bytes,
+                       " for this topic); retry shortly"));
     } else {
-      queued_bytes_ += req.batch.size();
-      queue_.push_back(std::move(req));
+      if (q.requests.empty()) ready_topics_.push_back(req.topic.get());
+      q.bytes += size;
+      queued_bytes_ += size;
+      q.requests.push_back(std::move(req));
       return;
     }
+    if (q.requests.empty()) topic_queues_.erase(req.topic.get());
   }
   req.done(rejected);
 }
@@ -60,7 +67,7 @@ absl::Status LogStoreImpl::RunControl(std::function<absl::Status()> op) {
   {
     absl::MutexLock l(&queue_mu_);
     if (stopping_) return absl::UnavailableError("the log store is closing");
-    queue_.push_back(std::move(req));
+    control_queue_.push_back(std::move(req));
   }
   finished.WaitForNotification();
   return result;
@@ -74,21 +81,32 @@ void LogStoreImpl::WriterLoop() {
     {
       absl::MutexLock l(&queue_mu_);
       auto ready = [](LogStoreImpl* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return !s->queue_.empty() || s->stopping_;
+        return !s->control_queue_.empty() || !s->ready_topics_.empty() || s->stopping_;
       };
       queue_mu_.Await(absl::Condition(+ready, this));
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      if (queue_.front().control) {
-        control = std::move(queue_.front());
-        queue_.pop_front();
+      if (!control_queue_.empty()) {
+        control = std::move(control_queue_.front());
+        control_queue_.pop_front();
+      } else if (ready_topics_.empty()) {
+        return;  // stopping, and everything queued is done
       } else {
+        // Round-robin over topics, one batch at a time, up to the group's byte budget.
         uint64_t bytes = 0;
-        while (!queue_.empty() && !queue_.front().control &&
-               (group.empty() ||
-                bytes + queue_.front().batch.size() <= options_.max_write_group_bytes)) {
-          bytes += queue_.front().batch.size();
-          group.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        while (!ready_topics_.empty()) {
+          TopicState* topic = ready_topics_.front();
+          TopicQueue& q = topic_queues_[topic];
+          const uint64_t size = q.requests.front().batch.size();
+          if (!group.empty() && bytes + size > options_.max_write_group_bytes) break;
+          bytes += size;
+          q.bytes -= size;
+          group.push_back(std::move(q.requests.front()));
+          q.requests.pop_front();
+          ready_topics_.pop_front();
+          if (q.requests.empty()) {
+            topic_queues_.erase(topic);
+          } else {
+            ready_topics_.push_back(topic);
+          }
         }
         queued_bytes_ -= bytes;
       }
