@@ -68,6 +68,9 @@ absl::Status LogStoreImpl::OpenDatabase() {
   db_options.max_background_jobs = 2;
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.keep_log_file_num = 4;
+  // Recovered WAL data stays in memtables instead of being flushed at open: segments never
+  // compact, so a flush per reopen would leave a small file per segment each time.
+  db_options.avoid_flush_during_recovery = true;
   db_options.max_manifest_file_size = 64 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
 
@@ -265,9 +268,6 @@ absl::Status LogStoreImpl::Init() {
   if (s.ok()) s = LoadMetadata();
   if (!s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
-  if (options_.fsync_policy == FsyncPolicy::kInterval) {
-    syncer_ = std::thread([this] { SyncerLoop(); });
-  }
   if (options_.retention_check_interval > absl::ZeroDuration()) {
     retention_ = std::thread([this] { RetentionLoop(); });
   }
@@ -280,7 +280,6 @@ LogStoreImpl::~LogStoreImpl() {
     threads_stop_ = true;
   }
   if (retention_.joinable()) retention_.join();
-  if (syncer_.joinable()) syncer_.join();
   {
     absl::MutexLock l(&queue_mu_);
     stopping_ = true;
@@ -297,7 +296,6 @@ LogStoreImpl::~LogStoreImpl() {
   }
   for (const PendingSegment& ps : pending_segments_) db_->DestroyColumnFamilyHandle(ps.cf);
   if (db_ != nullptr) {
-    if (!write_failed_) db_->SyncWAL();
     if (meta_cf_ != nullptr) db_->DestroyColumnFamilyHandle(meta_cf_);
     if (default_cf_ != nullptr) db_->DestroyColumnFamilyHandle(default_cf_);
     db_->Close();
@@ -310,7 +308,16 @@ absl::StatusOr<std::shared_ptr<Segment>> LogStoreImpl::CreateSegment(uint32_t to
   rocksdb::ColumnFamilyHandle* cf = nullptr;
   const std::string name = meta::SegmentName(topic_id, seq);
   rocksdb::Status s = db_->CreateColumnFamily(SegmentOptions(), name, &cf);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("creating segment ", name));
+  if (!s.ok()) {
+    // RocksDB may have created the column family before failing (e.g. writing its options
+    // file): drop it, so that the name can be created again by the next attempt.
+    if (cf != nullptr) {
+      db_->DropColumnFamily(cf).PermitUncheckedError();
+      db_->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
+    }
+    absl::Status err = FromRocks(s, absl::StrCat("creating segment ", name));
+    return absl::UnavailableError(err.message());
+  }
   return std::make_shared<Segment>(db_.get(), cf, seq, created_ms);
 }
 
@@ -771,9 +778,7 @@ absl::Status LogStoreImpl::RollSegments() {
 }
 
 absl::Status LogStoreImpl::Sync() {
-  rocksdb::Status s = db_->SyncWAL();
-  if (s.ok()) ++stat_fsyncs_;
-  return FromRocks(s, "syncing the write-ahead log");
+  return RunControl([this] { return SyncOnWriter(); });
 }
 
 StoreStats LogStoreImpl::Stats() const {

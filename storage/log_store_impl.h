@@ -10,7 +10,10 @@
 //     offset, high watermark, the segments holding it) and then read RocksDB without locks.
 //     A segment's column family handle lives as long as any reader holds the segment, so a
 //     segment dropped by retention stays readable to readers already in it.
-//   - With FsyncPolicy::kInterval a syncer thread fsyncs the WAL periodically.
+//   - With FsyncPolicy::kInterval the writer thread also fsyncs the WAL, at least every
+//     interval while unsynced writes exist. Syncing only on the writer thread means a sync
+//     never races a failed write (Debian's RocksDB asserts if the WAL is synced after a
+//     failed write).
 //   - A retention thread runs RunRetention() periodically.
 #pragma once
 
@@ -161,7 +164,9 @@ class LogStoreImpl final : public LogStore {
   absl::Status DoDeleteTopic(const std::shared_ptr<TopicState>& topic);
   absl::Status DoTruncate(const std::shared_ptr<TopicState>& topic, int32_t partition,
                           int64_t new_end_offset);
-  void SyncerLoop();
+  // Writer thread: fsyncs the WAL if writes are unsynced. After a failed write it refuses
+  // (UNAVAILABLE) rather than touch the WAL again.
+  absl::Status SyncOnWriter();
   void RetentionLoop();
 
   const std::string dir_;
@@ -204,12 +209,13 @@ class LogStoreImpl final : public LogStore {
   absl::Mutex threads_mu_;
   bool threads_stop_ ABSL_GUARDED_BY(threads_mu_) = false;
   std::thread writer_;
-  std::thread syncer_;
   std::thread retention_;
 
   std::atomic<uint64_t> stat_appends_{0}, stat_records_{0}, stat_bytes_{0}, stat_groups_{0},
       stat_fsyncs_{0}, stat_rolled_{0}, stat_dropped_{0};
-  std::atomic<bool> unsynced_writes_{false};
+  // Writer thread only: kInterval bookkeeping.
+  bool unsynced_ = false;
+  absl::Time last_sync_ = absl::InfinitePast();
 };
 
 }  // namespace evlog::storage

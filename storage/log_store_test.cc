@@ -574,7 +574,8 @@ TEST(LogStoreTest, AFloodedTopicIsPushedBackWhileOthersWrite) {
   // The quiet topic is admitted however full the flood's queue is.
   ASSERT_TRUE(store->Append("quiet", 0, {{.value = "q"}}).ok());
   absl::MutexLock l(&mu);
-  mu.Await(absl::Condition(+[](int* d) { return *d == kBatches; }, &done));
+  mu.Await(absl::Condition(
+      +[](int* d) { return *d == kBatches; }, &done));
   EXPECT_GT(refused, 0);
   EXPECT_GT(accepted, 0);
   EXPECT_EQ(store->DescribeTopic("flood")->partitions[0].end_offset, accepted);

@@ -78,17 +78,24 @@ void LogStoreImpl::WriterLoop() {
   for (;;) {
     group.clear();
     WriteRequest control;
+    bool exit = false;
     {
       absl::MutexLock l(&queue_mu_);
       auto ready = [](LogStoreImpl* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         return !s->control_queue_.empty() || !s->ready_topics_.empty() || s->stopping_;
       };
-      queue_mu_.Await(absl::Condition(+ready, this));
+      if (unsynced_) {
+        // kInterval: wake up when the next sync is due even if nothing arrives.
+        queue_mu_.AwaitWithDeadline(absl::Condition(+ready, this),
+                                    last_sync_ + options_.fsync_interval);
+      } else {
+        queue_mu_.Await(absl::Condition(+ready, this));
+      }
       if (!control_queue_.empty()) {
         control = std::move(control_queue_.front());
         control_queue_.pop_front();
       } else if (ready_topics_.empty()) {
-        return;  // stopping, and everything queued is done
+        exit = stopping_;  // else the sync interval passed with nothing new to write
       } else {
         // Round-robin over topics, one batch at a time, up to the group's byte budget.
         uint64_t bytes = 0;
@@ -113,9 +120,16 @@ void LogStoreImpl::WriterLoop() {
     }
     if (control.control) {
       control.control();
-    } else {
+    } else if (!group.empty()) {
       WriteAppendGroup(group);
     }
+    // kInterval: sync when due, and once more on the way out so that a clean close loses
+    // nothing acknowledged.
+    if (unsynced_ && (exit || absl::Now() - last_sync_ >= options_.fsync_interval)) {
+      // A failure is logged and stops further appends (write_failed_).
+      SyncOnWriter().IgnoreError();
+    }
+    if (exit) return;
   }
 }
 
@@ -235,7 +249,7 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
       if (wo.sync) {
         ++stat_fsyncs_;
       } else {
-        unsynced_writes_ = true;
+        unsynced_ = true;
       }
       stat_appends_ += appends;
       stat_records_ += records;
@@ -268,6 +282,9 @@ absl::Status LogStoreImpl::RollSegment(TopicState* t, rocksdb::WriteBatch* wb) {
     absl::ReaderMutexLock l(&t->mu);
     old = t->segments.rbegin()->second;
   }
+  // Under kInterval the WAL is synced before the old segment is flushed, so RocksDB never
+  // flushes around unsynced WAL data.
+  if (absl::Status s = SyncOnWriter(); !s.ok()) return s;
   const int64_t now = NowMs();
   absl::StatusOr<std::shared_ptr<Segment>> seg = CreateSegment(t->id, old->seq + 1, now);
   if (!seg.ok()) return seg.status();
@@ -508,22 +525,21 @@ absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int3
   return absl::OkStatus();
 }
 
-void LogStoreImpl::SyncerLoop() {
-  for (;;) {
-    {
-      absl::MutexLock l(&threads_mu_);
-      threads_mu_.AwaitWithTimeout(absl::Condition(&threads_stop_), options_.fsync_interval);
-      if (threads_stop_) return;
-    }
-    if (unsynced_writes_.exchange(false)) {
-      rocksdb::Status s = db_->SyncWAL();
-      if (s.ok()) {
-        ++stat_fsyncs_;
-      } else {
-        spdlog::error("periodic WAL sync failed: {}", s.ToString());
-      }
-    }
+absl::Status LogStoreImpl::SyncOnWriter() {
+  if (write_failed_) {
+    return absl::UnavailableError("a storage write failed; the write-ahead log cannot be synced");
   }
+  if (!unsynced_) return absl::OkStatus();
+  rocksdb::Status s = db_->SyncWAL();
+  last_sync_ = absl::Now();
+  if (!s.ok()) {
+    write_failed_ = true;
+    spdlog::error("WAL sync failed, refusing further appends: {}", s.ToString());
+    return FromRocks(s, "syncing the write-ahead log");
+  }
+  unsynced_ = false;
+  ++stat_fsyncs_;
+  return absl::OkStatus();
 }
 
 void LogStoreImpl::RetentionLoop() {
