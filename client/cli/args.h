@@ -1,0 +1,109 @@
+// The `evlog` command line: parsing argv into an Invocation, and the --help texts.
+//
+// This is the contract of DESIGN.md ("The command line, as users script it"), extended with
+// `topic list|describe --json`, `health`, `--timeout` and relative/RFC 3339 times:
+//
+//   evlog [--server=HOST:PORT] [--timeout=DURATION] COMMAND ...
+//     topic create NAME [--partitions=N] [--retention-ms=MS] [--retention-bytes=B]
+//     topic list [--json] | topic describe NAME [--json] | topic delete NAME
+//     produce TOPIC [--key=K] [--partition=P]
+//     replay TOPIC (--from-offset=N | --from-beginning | --from-time=T) [--partition=P]
+//            [--to-offset=M] [--max=N] [--follow]
+//     health [--service=NAME]
+//     help [COMMAND ...]
+//
+// Flags take their value as `--flag=value` or as the next argument (`--flag value`); global
+// flags may also follow the command. `--` ends the flags. Parsing needs no server and has no
+// side effects, so it is unit-tested on its own (args_test.cc).
+//
+// Thread safety: free functions without shared state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace evlog::cli {
+
+inline constexpr absl::string_view kDefaultServer = "127.0.0.1:7070";
+
+// Exit statuses of the contract.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // anything but a usage error: server errors, I/O
+inline constexpr int kExitUsage = 2;    // the command line itself is wrong
+
+enum class Command {
+  kHelp,  // print Invocation::help_text to stdout, exit 0
+  kTopicCreate,
+  kTopicList,
+  kTopicDescribe,
+  kTopicDelete,
+  kProduce,
+  kReplay,
+  kHealth,
+};
+
+// Where `replay` starts in each partition it reads.
+enum class StartKind {
+  kOffset,     // --from-offset=N
+  kBeginning,  // --from-beginning: each partition's start offset
+  kTime,       // --from-time=T: the first record with timestamp >= T
+};
+
+struct TopicCreateArgs {
+  int32_t partitions = 1;
+  int64_t retention_ms = -1;     // -1: keep forever
+  int64_t retention_bytes = -1;  // -1: no size limit
+};
+
+struct ProduceArgs {
+  std::optional<std::string> key;    // the key of every record; absent: empty key
+  std::optional<int32_t> partition;  // absent: the server picks by key
+};
+
+struct ReplayArgs {
+  StartKind start = StartKind::kBeginning;
+  int64_t from_offset = 0;           // with kOffset
+  int64_t from_time_ms = 0;          // with kTime, ms since the Unix epoch
+  std::optional<int32_t> partition;  // absent: every partition
+  std::optional<int64_t> to_offset;  // exclusive: records with offsets below it
+  std::optional<int64_t> max;        // stop after this many records in total
+  bool follow = false;
+};
+
+// A parsed command line.
+struct Invocation {
+  Command command = Command::kHelp;
+  std::string help_text;  // with kHelp
+  std::string server = std::string(kDefaultServer);
+  absl::Duration timeout = absl::Seconds(30);  // deadline of each call (--timeout)
+  std::string topic;                           // topic commands, produce, replay
+  bool json = false;                           // topic list/describe --json
+  std::string health_service;                  // health --service
+  TopicCreateArgs topic_create;
+  ProduceArgs produce;
+  ReplayArgs replay;
+};
+
+// Parses the arguments after the program name. `now` anchors relative times (--from-time=-5m).
+// Returns INVALID_ARGUMENT with a sentence naming the bad argument and pointing to the
+// relevant --help on any usage error; the caller prints it and exits kExitUsage.
+absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args,
+                                            absl::Time now = absl::Now());
+
+// Parses a point in time for --from-time, in one of three forms:
+//   1700000000000                 milliseconds since the Unix epoch (UTC)
+//   2024-05-01T12:00:00Z          RFC 3339, with optional fraction and a Z or +hh:mm offset
+//   -15m, -2h30m, -90s            that long before `now` (Go/Abseil duration syntax)
+// Returns the time in ms since the epoch, or INVALID_ARGUMENT saying what is accepted.
+absl::StatusOr<int64_t> ParseTimeMs(absl::string_view text, absl::Time now);
+
+// The whole tool's usage text (`evlog --help`).
+std::string ToolUsage();
+
+}  // namespace evlog::cli

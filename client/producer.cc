@@ -1,0 +1,626 @@
+#include "client/producer.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/admin.h"
+#include "client/backoff.h"
+#include "client/channel.h"
+#include "client/grpc_status.h"
+#include "client/watchdog.h"
+#include "evlog/v1/evlog.grpc.pb.h"
+#include "evlog/v1/partitioner.h"
+
+namespace evlog::client {
+namespace {
+
+using ProduceStream =
+    grpc::ClientReaderWriter<evlog::v1::ProduceRequest, evlog::v1::ProduceResponse>;
+
+// Upper bound of the protobuf framing a record adds inside a ProduceRequest: the Record's own
+// tag and length (6), timestamp (11), key and value tags and lengths (6 each).
+constexpr int64_t kRecordOverhead = 29;
+// Per header: the Header's tag and length plus its two fields' tags and lengths.
+constexpr int64_t kHeaderOverhead = 18;
+// The request's own fields besides the records (request id, partition, topic framing).
+constexpr int64_t kRequestOverhead = 32;
+
+// A record's size as the server limits it: key + value + header names and values.
+int64_t RecordBytes(const ProducerRecord& r) {
+  int64_t size = static_cast<int64_t>(r.key.size() + r.value.size());
+  for (const Header& h : r.headers) size += static_cast<int64_t>(h.name.size() + h.value.size());
+  return size;
+}
+
+int64_t EncodedSize(const ProducerRecord& r) {
+  int64_t size = kRecordOverhead + static_cast<int64_t>(r.key.size() + r.value.size());
+  for (const Header& h : r.headers) {
+    size += kHeaderOverhead + static_cast<int64_t>(h.name.size() + h.value.size());
+  }
+  return size;
+}
+
+// A batch of records for one partition, from its first Send to its outcome.
+struct Batch {
+  std::string topic;
+  int32_t partition = 0;
+  evlog::v1::ProduceRequest request;
+  int64_t bytes = kRequestOverhead;  // upper bound of the request's encoded size
+  std::vector<std::pair<int32_t, Producer::Callback>> callbacks;  // record index -> callback
+  int64_t first_seq = 0;  // sequence number of its first record (for Flush)
+  absl::Time created;     // when its first record was added (linger)
+  absl::Time delivery_deadline;
+};
+
+// Per (topic, partition): the batch being filled and the retry state that keeps order.
+struct Domain {
+  std::shared_ptr<Batch> open;
+  int in_flight = 0;
+  // Set when a batch was refused with RESOURCE_EXHAUSTED: no new batch of this partition is
+  // sent until every one in flight has its answer; then the refused ones are resent in order,
+  // unless a later one was stored meanwhile (`stored_after_failure`).
+  bool draining = false;
+  bool stored_after_failure = false;
+  std::vector<std::shared_ptr<Batch>> retry;
+  absl::Status retry_status;
+  absl::Time resume_at = absl::InfinitePast();
+  Backoff backoff;
+};
+
+// One Produce stream: its call, and the thread reading its responses.
+struct Session {
+  grpc::ClientContext context;
+  std::unique_ptr<ProduceStream> stream;
+  std::thread receiver;
+  uint64_t watch = 0;
+  bool read_done = false;  // guarded by ProducerImpl::mu_
+};
+
+struct InFlight {
+  std::shared_ptr<Batch> batch;
+  absl::Time ack_deadline;
+};
+
+// A finished batch whose callbacks are still to run (outside the lock).
+struct Outcome {
+  std::shared_ptr<Batch> batch;
+  absl::Status status;
+  int64_t base_offset = 0;
+  int32_t partition = 0;
+};
+
+class ProducerImpl final : public Producer {
+ public:
+  ProducerImpl(std::shared_ptr<grpc::Channel> channel, const ProducerOptions& options)
+      : channel_(std::move(channel)),
+        stub_(evlog::v1::ProducerService::NewStub(channel_)),
+        admin_(Admin::Create(channel_, {.timeout = options.call_timeout})),
+        options_(options) {
+    sender_ = std::thread([this] { SenderLoop(); });
+  }
+
+  ~ProducerImpl() override {
+    Close(absl::Now() + options_.ack_timeout).IgnoreError();
+    sender_.join();
+  }
+
+  absl::Status Send(const std::string& topic, ProducerRecord record,
+                    std::optional<int32_t> partition, Callback done) override {
+    if (absl::Status s = EnsureConfigured(); !s.ok()) return s;
+    int32_t p = 0;
+    if (partition.has_value()) {
+      p = *partition;
+    } else {
+      absl::StatusOr<int32_t> count = PartitionCount(topic);
+      if (!count.ok()) return count.status();
+      p = evlog::v1::PartitionForKey(record.key, *count);
+    }
+    const int64_t size = EncodedSize(record);
+
+    absl::MutexLock lock(&mu_);
+    if (closing_) return absl::FailedPreconditionError("the producer is closed");
+    // Refused here rather than by the server: an oversized message could fail the whole
+    // stream, and with it the other batches in flight.
+    if (const int64_t record_bytes = RecordBytes(record); record_bytes > max_record_bytes_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a record of ", record_bytes,
+                       " bytes (key + value + headers) is over the server's limit of ",
+                       max_record_bytes_, " bytes (evlogd --max-record-bytes)"));
+    }
+    if (buffered_bytes_ > 0 && buffered_bytes_ + size > options_.max_buffered_bytes) {
+      const absl::Time deadline = absl::Now() + options_.delivery_timeout;
+      auto room = [this, size] {
+        return closing_ || buffered_bytes_ == 0 ||
+               buffered_bytes_ + size <= options_.max_buffered_bytes;
+      };
+      if (!mu_.AwaitWithDeadline(absl::Condition(&room), deadline)) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the producer's buffer (", options_.max_buffered_bytes, " bytes) stayed full for ",
+            absl::FormatDuration(options_.delivery_timeout),
+            "; the server is not acknowledging fast enough"));
+      }
+      if (closing_) return absl::FailedPreconditionError("the producer is closed");
+    }
+    auto& slot = domains_[std::make_pair(topic, p)];
+    if (slot == nullptr) slot = std::make_unique<Domain>();
+    Domain& domain = *slot;
+    if (domain.open != nullptr && (domain.open->bytes + size > batch_max_bytes_ ||
+                                   domain.open->request.records_size() >= batch_max_records_)) {
+      Seal(domain);
+    }
+    if (domain.open == nullptr) {
+      auto batch = std::make_shared<Batch>();
+      batch->topic = topic;
+      batch->partition = p;
+      batch->request.set_topic(topic);
+      batch->request.set_partition(p);
+      batch->first_seq = next_seq_;
+      batch->created = absl::Now();
+      batch->delivery_deadline = batch->created + options_.delivery_timeout;
+      pending_seqs_.insert(batch->first_seq);
+      domain.open = std::move(batch);
+      cv_.Signal();  // the sender schedules its linger
+    }
+    Batch& batch = *domain.open;
+    evlog::v1::Record* r = batch.request.add_records();
+    r->set_key(std::move(record.key));
+    r->set_value(std::move(record.value));
+    r->set_timestamp_ms(std::max<int64_t>(0, record.timestamp_ms));
+    for (Header& h : record.headers) {
+      evlog::v1::Header* out = r->add_headers();
+      out->set_key(std::move(h.name));
+      out->set_value(std::move(h.value));
+    }
+    if (done != nullptr) {
+      batch.callbacks.emplace_back(batch.request.records_size() - 1, std::move(done));
+    }
+    batch.bytes += size;
+    buffered_bytes_ += size;
+    ++next_seq_;
+    ++stats_.records_sent;
+    if (batch.bytes >= batch_max_bytes_ || batch.request.records_size() >= batch_max_records_) {
+      Seal(domain);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Flush(absl::Time deadline) override {
+    absl::MutexLock lock(&mu_);
+    const int64_t flush_point = next_seq_;
+    for (auto& [key, domain] : domains_) {
+      if (domain->open != nullptr) Seal(*domain);
+    }
+    auto flushed = [this, flush_point] {
+      return pending_seqs_.empty() || *pending_seqs_.begin() >= flush_point;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&flushed), deadline)) {
+      return absl::DeadlineExceededError(
+          "the server did not acknowledge every record before the flush deadline");
+    }
+    absl::Status result;
+    for (auto it = unreported_errors_.begin(); it != unreported_errors_.end();) {
+      if (it->first < flush_point) {
+        if (result.ok()) result = it->second;
+        it = unreported_errors_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return result;
+  }
+
+  absl::Status FirstError() override {
+    absl::MutexLock lock(&mu_);
+    return first_error_;
+  }
+
+  absl::Status Close(absl::Time deadline) override {
+    absl::Status flushed = Flush(deadline);
+    absl::MutexLock lock(&mu_);
+    if (!closing_) {
+      closing_ = true;
+      cv_.SignalAll();
+    }
+    if (!flushed.ok() && absl::IsDeadlineExceeded(flushed)) {
+      // Give up on what is left: the sender cancels the stream and fails the rest.
+      abort_ = true;
+      cv_.SignalAll();
+    }
+    return flushed;
+  }
+
+  ProducerStats Stats() override {
+    absl::MutexLock lock(&mu_);
+    return stats_;
+  }
+
+ private:
+  // Fetches the server's limits once and fits the batch options within them.
+  absl::Status EnsureConfigured() ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (configured_) return absl::OkStatus();
+    }
+    absl::StatusOr<ServerDescription> server = admin_->DescribeServer();
+    if (!server.ok() && !absl::IsUnimplemented(server.status())) return server.status();
+    absl::MutexLock lock(&mu_);
+    batch_max_bytes_ = std::max<int64_t>(1, options_.batch_max_bytes);
+    batch_max_records_ = std::max<int32_t>(1, options_.batch_max_records);
+    max_in_flight_ = std::max<int32_t>(1, options_.max_in_flight);
+    if (server.ok()) {
+      if (server->max_batch_bytes > 0) {
+        batch_max_bytes_ = std::min(batch_max_bytes_, server->max_batch_bytes);
+      }
+      if (server->max_batch_records > 0) {
+        batch_max_records_ = std::min(batch_max_records_, server->max_batch_records);
+      }
+      if (server->max_record_bytes > 0) max_record_bytes_ = server->max_record_bytes;
+      if (server->max_inflight_per_stream > 0) {
+        max_in_flight_ = std::min(max_in_flight_, server->max_inflight_per_stream);
+      }
+    }
+    configured_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int32_t> PartitionCount(const std::string& topic) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = partition_counts_.find(topic);
+      if (it != partition_counts_.end()) return it->second;
+    }
+    absl::StatusOr<TopicDescription> d = admin_->DescribeTopic(topic);
+    if (!d.ok()) return d.status();
+    if (d->partition_count < 1) {
+      return absl::InternalError(
+          absl::StrCat("the server describes topic ", topic, " with no partitions"));
+    }
+    absl::MutexLock lock(&mu_);
+    partition_counts_[topic] = d->partition_count;
+    return d->partition_count;
+  }
+
+  // Moves the domain's open batch to the send queue.
+  void Seal(Domain& domain) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ready_.push_back(std::move(domain.open));
+    domain.open = nullptr;
+    cv_.Signal();
+  }
+
+  Domain& DomainOf(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return *domains_[std::make_pair(batch.topic, batch.partition)];
+  }
+
+  // Records a batch's outcome; callbacks run later in RunOutcomes.
+  void Complete(std::shared_ptr<Batch> batch, absl::Status status, int64_t base_offset,
+                int32_t partition, std::vector<Outcome>& outcomes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t n = batch->request.records_size();
+    if (status.ok()) {
+      stats_.records_acknowledged += n;
+    } else {
+      stats_.records_failed += n;
+      if (first_error_.ok()) first_error_ = status;
+      if (unreported_errors_.size() < 1000) {
+        unreported_errors_.emplace(batch->first_seq, status);
+      }
+    }
+    buffered_bytes_ -= batch->bytes - kRequestOverhead;
+    // pending_seqs_ keeps the batch until its callbacks ran (RunOutcomes), so that Flush
+    // returns only after every outcome was delivered.
+    outcomes.push_back({std::move(batch), std::move(status), base_offset, partition});
+  }
+
+  // Runs the callbacks of finished batches, then lets Flush see them finished.
+  void RunOutcomes(std::vector<Outcome>& outcomes) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (outcomes.empty()) return;
+    for (Outcome& o : outcomes) {
+      for (auto& [index, callback] : o.batch->callbacks) {
+        if (o.status.ok()) {
+          callback(RecordMetadata{o.partition, o.base_offset + index});
+        } else {
+          callback(o.status);
+        }
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    for (Outcome& o : outcomes) pending_seqs_.erase(o.batch->first_seq);
+    outcomes.clear();
+    cv_.SignalAll();
+  }
+
+  // After a refusal, once the partition has nothing in flight: resend or fail.
+  void ResolveDrain(Domain& domain, std::vector<Outcome>& outcomes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!domain.draining || domain.in_flight > 0) return;
+    if (domain.stored_after_failure) {
+      absl::Status s(domain.retry_status.code(),
+                     absl::StrCat(domain.retry_status.message(),
+                                  " (not resent: a later batch of the same partition was "
+                                  "already stored, and resending would break the order)"));
+      for (auto& b : domain.retry) Complete(std::move(b), s, 0, 0, outcomes);
+    } else {
+      domain.resume_at = absl::Now() + domain.backoff.NextDelay(domain.retry_status);
+      for (auto it = domain.retry.rbegin(); it != domain.retry.rend(); ++it) {
+        ready_.push_front(std::move(*it));
+        ++stats_.batches_retried;
+      }
+    }
+    domain.retry.clear();
+    domain.draining = false;
+    domain.stored_after_failure = false;
+  }
+
+  void HandleResponse(const evlog::v1::ProduceResponse& response, std::vector<Outcome>& outcomes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = in_flight_.find(response.request_id());
+    if (it == in_flight_.end()) return;  // not ours (never happens with a correct server)
+    std::shared_ptr<Batch> batch = std::move(it->second.batch);
+    in_flight_.erase(it);
+    Domain& domain = DomainOf(*batch);
+    --domain.in_flight;
+    if (!response.has_error()) {
+      if (domain.draining) domain.stored_after_failure = true;
+      domain.backoff.Reset();
+      Complete(std::move(batch), absl::OkStatus(), response.base_offset(), response.partition(),
+               outcomes);
+    } else {
+      const evlog::v1::Error& e = response.error();
+      absl::Status status(static_cast<absl::StatusCode>(e.code()), e.message());
+      if (status.ok()) status = absl::InternalError("the server sent an error with code OK");
+      if (e.retry_after_ms() > 0) {
+        status.SetPayload(kRetryAfterPayload, absl::Cord(absl::StrCat(e.retry_after_ms())));
+      }
+      if (absl::IsResourceExhausted(status) && absl::Now() < batch->delivery_deadline && !abort_) {
+        domain.draining = true;
+        domain.retry_status = status;
+        domain.retry.push_back(std::move(batch));
+      } else {
+        Complete(std::move(batch), status, 0, 0, outcomes);
+      }
+    }
+    ResolveDrain(domain, outcomes);
+  }
+
+  // The stream ended: every batch still in flight fails with its status.
+  void FailInFlight(const absl::Status& status, std::vector<Outcome>& outcomes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<Domain*> touched;
+    for (auto& [id, entry] : in_flight_) {
+      Domain& domain = DomainOf(*entry.batch);
+      --domain.in_flight;
+      // Unanswered batches may have been stored: never resend a refused batch after them.
+      if (domain.draining) domain.stored_after_failure = true;
+      touched.push_back(&domain);
+      Complete(std::move(entry.batch), status, 0, 0, outcomes);
+    }
+    in_flight_.clear();
+    for (Domain* d : touched) ResolveDrain(*d, outcomes);
+  }
+
+  void ArmWatchdog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (session_ == nullptr) return;
+    watchdog_.Arm(session_->watch, in_flight_.empty() ? absl::InfiniteFuture()
+                                                      : in_flight_.begin()->second.ack_deadline);
+  }
+
+  void ReceiverLoop(Session* session) {
+    evlog::v1::ProduceResponse response;
+    std::vector<Outcome> outcomes;
+    while (session->stream->Read(&response)) {
+      {
+        absl::MutexLock lock(&mu_);
+        HandleResponse(response, outcomes);
+        ArmWatchdog();
+        cv_.SignalAll();
+      }
+      RunOutcomes(outcomes);
+    }
+    absl::MutexLock lock(&mu_);
+    session->read_done = true;
+    cv_.SignalAll();
+  }
+
+  // Ends the current session after its reader finished; fails what it left unanswered.
+  void ReapSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::unique_ptr<Session> s = std::move(session_);
+    mu_.Unlock();
+    s->receiver.join();
+    grpc::Status status = s->stream->Finish();
+    const bool timed_out = watchdog_.Unwatch(s->watch);
+    mu_.Lock();
+    absl::Status failure;
+    if (timed_out) {
+      failure = absl::DeadlineExceededError(absl::StrCat(
+          "the server did not acknowledge a batch within ",
+          absl::FormatDuration(options_.ack_timeout),
+          "; it may be overloaded or unreachable (the batch may or may not be stored)"));
+    } else if (abort_) {
+      failure = absl::CancelledError("the producer was closed before the server acknowledged");
+    } else if (status.ok()) {
+      failure = absl::UnavailableError(
+          "the produce stream ended before every batch was "
+          "acknowledged (the batch may or may not be stored)");
+    } else {
+      failure = FromGrpcStatus(status, &s->context);
+    }
+    std::vector<Outcome> outcomes;
+    FailInFlight(failure, outcomes);
+    mu_.Unlock();
+    RunOutcomes(outcomes);
+    mu_.Lock();
+    cv_.SignalAll();
+  }
+
+  void StartSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    session_ = std::make_unique<Session>();
+    session_->watch = watchdog_.Watch(&session_->context, absl::InfiniteFuture());
+    session_->stream = stub_->Produce(&session_->context);
+    Session* s = session_.get();
+    s->receiver = std::thread([this, s] { ReceiverLoop(s); });
+    ++stats_.streams_opened;
+  }
+
+  bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return ready_.empty() && in_flight_.empty() && pending_seqs_.empty();
+  }
+
+  void SenderLoop() {
+    std::vector<Outcome> outcomes;
+    mu_.Lock();
+    while (true) {
+      if (session_ != nullptr && session_->read_done) {
+        ReapSession();
+        continue;
+      }
+      const absl::Time now = absl::Now();
+      absl::Time wake = absl::InfiniteFuture();
+
+      if (abort_) {
+        // Close's deadline passed: fail everything not yet sent and cancel the stream.
+        for (auto& [key, domain] : domains_) {
+          if (domain->open != nullptr) Seal(*domain);
+          for (auto& b : domain->retry) ready_.push_back(std::move(b));
+          domain->retry.clear();
+        }
+        for (auto& b : ready_) {
+          Complete(std::move(b),
+                   absl::CancelledError("the producer was closed before this "
+                                        "record was sent"),
+                   0, 0, outcomes);
+        }
+        ready_.clear();
+        if (session_ != nullptr) session_->context.TryCancel();
+      }
+
+      // Send batches that lingered long enough.
+      for (auto& [key, domain] : domains_) {
+        if (domain->open == nullptr) continue;
+        const absl::Time due = domain->open->created + options_.linger;
+        if (due <= now || closing_) {
+          Seal(*domain);
+        } else {
+          wake = std::min(wake, due);
+        }
+      }
+
+      // Pick the first batch whose partition may send.
+      std::shared_ptr<Batch> batch;
+      if (static_cast<int32_t>(in_flight_.size()) < max_in_flight_) {
+        for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+          Domain& domain = DomainOf(**it);
+          if (domain.draining) continue;
+          if (domain.resume_at > now) {
+            wake = std::min(wake, domain.resume_at);
+            continue;
+          }
+          if ((*it)->delivery_deadline <= now) {
+            Complete(std::move(*it),
+                     absl::DeadlineExceededError(absl::StrCat(
+                         "a record could not be delivered within ",
+                         absl::FormatDuration(options_.delivery_timeout), " of its Send")),
+                     0, 0, outcomes);
+            ready_.erase(it);
+            break;  // rescan
+          }
+          batch = std::move(*it);
+          ready_.erase(it);
+          break;
+        }
+      }
+      if (!outcomes.empty()) {
+        mu_.Unlock();
+        RunOutcomes(outcomes);
+        mu_.Lock();
+        if (batch == nullptr) continue;
+      }
+
+      if (batch != nullptr) {
+        if (session_ == nullptr) StartSession();
+        const uint64_t id = next_request_id_++;
+        batch->request.set_request_id(id);
+        in_flight_[id] = InFlight{batch, now + options_.ack_timeout};
+        ++DomainOf(*batch).in_flight;
+        ++stats_.batches_sent;
+        ArmWatchdog();
+        Session* s = session_.get();
+        mu_.Unlock();
+        // A failed Write means the stream is broken; its reader sees the end and the batch
+        // fails with the stream's status.
+        s->stream->Write(batch->request);
+        batch.reset();
+        mu_.Lock();
+        continue;
+      }
+
+      if (closing_ && Idle()) {
+        if (session_ == nullptr) break;
+        Session* s = session_.get();
+        mu_.Unlock();
+        s->stream->WritesDone();
+        mu_.Lock();
+        mu_.Await(absl::Condition(&s->read_done));
+        ReapSession();
+        break;
+      }
+      cv_.WaitWithDeadline(&mu_, wake);
+    }
+    mu_.Unlock();
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<evlog::v1::ProducerService::Stub> stub_;
+  std::unique_ptr<Admin> admin_;
+  const ProducerOptions options_;
+  Watchdog watchdog_;
+
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool configured_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t batch_max_bytes_ ABSL_GUARDED_BY(mu_) = 1 << 20;
+  int32_t batch_max_records_ ABSL_GUARDED_BY(mu_) = 16384;
+  int32_t max_in_flight_ ABSL_GUARDED_BY(mu_) = 8;
+  int64_t max_record_bytes_ ABSL_GUARDED_BY(mu_) = INT64_MAX;  // unknown: the server decides
+  absl::flat_hash_map<std::string, int32_t> partition_counts_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::pair<std::string, int32_t>, std::unique_ptr<Domain>> domains_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Batch>> ready_ ABSL_GUARDED_BY(mu_);  // sealed, in order
+  std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);    // by request id
+  std::set<int64_t> pending_seqs_ ABSL_GUARDED_BY(mu_);  // first_seq of unfinished batches
+  std::multimap<int64_t, absl::Status> unreported_errors_ ABSL_GUARDED_BY(mu_);
+  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool abort_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
+  ProducerStats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread sender_;
+};
+
+}  // namespace
+
+std::unique_ptr<Producer> Producer::Create(const std::string& target,
+                                           const ProducerOptions& options) {
+  return Create(CreateEvlogChannel(target), options);
+}
+
+std::unique_ptr<Producer> Producer::Create(std::shared_ptr<grpc::Channel> channel,
+                                           const ProducerOptions& options) {
+  return std::make_unique<ProducerImpl>(std::move(channel), options);
+}
+
+}  // namespace evlog::client

@@ -1,0 +1,158 @@
+#include "client/reader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include <grpcpp/client_context.h>
+
+#include "absl/strings/str_cat.h"
+#include "client/channel.h"
+#include "client/grpc_status.h"
+#include "client/watchdog.h"
+#include "evlog/v1/evlog.grpc.pb.h"
+
+namespace evlog::client {
+namespace {
+
+class ReadStreamImpl final : public ReadStream {
+ public:
+  ReadStreamImpl(evlog::v1::ReaderService::Stub* stub, Watchdog* watchdog,
+                 const ReaderOptions& options, const ReadSpec& spec)
+      : watchdog_(watchdog), options_(options), topic_(spec.topic) {
+    evlog::v1::ReadRequest request;
+    request.set_topic(spec.topic);
+    request.set_partition(spec.partition);
+    switch (spec.start) {
+      case ReadSpec::kOffset:
+        request.set_offset(spec.offset);
+        break;
+      case ReadSpec::kTimestamp:
+        request.set_timestamp_ms(spec.timestamp_ms);
+        break;
+      case ReadSpec::kEarliest:
+        request.set_position(evlog::v1::START_POSITION_EARLIEST);
+        break;
+      case ReadSpec::kLatest:
+        request.set_position(evlog::v1::START_POSITION_LATEST);
+        break;
+    }
+    if (spec.end_offset.has_value()) request.set_end_offset(*spec.end_offset);
+    request.set_max_records(spec.max_records);
+    request.set_follow(spec.follow);
+    request.set_max_bytes_per_response(options.max_bytes_per_response);
+    if (spec.follow) {
+      request.set_heartbeat_ms(static_cast<int32_t>(
+          std::max<int64_t>(100, absl::ToInt64Milliseconds(options.heartbeat))));
+    }
+    SetDeadline(&context_, spec.deadline);
+    watch_ = watchdog_->Watch(&context_, absl::Now() + options_.idle_timeout);
+    stream_ = stub->Read(&context_, request);
+  }
+
+  ~ReadStreamImpl() override {
+    if (!finished_) {
+      Cancel();
+      evlog::v1::ReadResponse drain;
+      while (stream_->Read(&drain)) {
+      }
+      stream_->Finish().ok();
+    }
+    watchdog_->Unwatch(watch_);
+  }
+
+  bool Next(std::vector<ConsumedRecord>* records) override {
+    records->clear();
+    evlog::v1::ReadResponse response;
+    while (stream_->Read(&response)) {
+      watchdog_->Arm(watch_, absl::Now() + options_.idle_timeout);
+      next_offset_ = response.next_offset();
+      high_watermark_ = response.high_watermark();
+      if (response.records_size() == 0) continue;  // a heartbeat
+      records->reserve(response.records_size());
+      for (auto& r : *response.mutable_records()) {
+        ConsumedRecord out;
+        out.topic = topic_;
+        out.partition = response.partition();
+        out.offset = r.offset();
+        out.timestamp_ms = r.timestamp_ms();
+        out.key = std::move(*r.mutable_key());
+        out.value = std::move(*r.mutable_value());
+        for (auto& h : *r.mutable_headers()) {
+          out.headers.push_back({std::move(*h.mutable_key()), std::move(*h.mutable_value())});
+        }
+        records->push_back(std::move(out));
+      }
+      return true;
+    }
+    return false;
+  }
+
+  int64_t next_offset() const override { return next_offset_; }
+  int64_t high_watermark() const override { return high_watermark_; }
+
+  void Cancel() override {
+    cancelled_.store(true);
+    context_.TryCancel();
+  }
+
+  absl::Status Finish() override {
+    finished_ = true;
+    grpc::Status status = stream_->Finish();
+    const bool idle = watchdog_->Unwatch(watch_);
+    watch_ = 0;
+    if (status.ok()) return absl::OkStatus();
+    if (idle) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "no answer from the server for ", absl::FormatDuration(options_.idle_timeout),
+          " while reading ", topic_, "; it may be overloaded or unreachable"));
+    }
+    if (cancelled_.load() && status.error_code() == grpc::StatusCode::CANCELLED) {
+      return absl::OkStatus();
+    }
+    return FromGrpcStatus(status, &context_);
+  }
+
+ private:
+  Watchdog* watchdog_;
+  ReaderOptions options_;
+  std::string topic_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<evlog::v1::ReadResponse>> stream_;
+  uint64_t watch_ = 0;
+  int64_t next_offset_ = -1;
+  int64_t high_watermark_ = -1;
+  std::atomic<bool> cancelled_{false};
+  bool finished_ = false;
+};
+
+class ReaderImpl final : public Reader {
+ public:
+  ReaderImpl(std::shared_ptr<grpc::Channel> channel, const ReaderOptions& options)
+      : channel_(std::move(channel)),
+        stub_(evlog::v1::ReaderService::NewStub(channel_)),
+        options_(options) {}
+
+  std::unique_ptr<ReadStream> Open(const ReadSpec& spec) override {
+    return std::make_unique<ReadStreamImpl>(stub_.get(), &watchdog_, options_, spec);
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<evlog::v1::ReaderService::Stub> stub_;
+  ReaderOptions options_;
+  Watchdog watchdog_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reader> Reader::Create(const std::string& target, const ReaderOptions& options) {
+  return Create(CreateEvlogChannel(target), options);
+}
+
+std::unique_ptr<Reader> Reader::Create(std::shared_ptr<grpc::Channel> channel,
+                                       const ReaderOptions& options) {
+  return std::make_unique<ReaderImpl>(std::move(channel), options);
+}
+
+}  // namespace evlog::client
