@@ -254,7 +254,7 @@ absl::Status LogStoreImpl::LoadMetadata() {
 
   if (db_->Get(ro, meta_cf_, meta::kNextProducerIdKey, &value).ok()) {
     absl::MutexLock pl(&producer_id_mu_);
-    next_producer_id_ = static_cast<int64_t>(meta::DecodeU64(value).value_or(0));
+    next_producer_id_ = static_cast<int64_t>(meta::DecodeU64(value).value_or(1));
   }
   absl::MutexLock l(&topics_mu_);
   next_topic_id_ = next_id;

@@ -123,7 +123,7 @@ class LogStore {
   // The topic's configuration and per-partition offsets and sizes. Errors: NOT_FOUND.
   virtual absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const = 0;
 
-  // Allocates a new idempotent producer id (epoch 0), durably; ids are never reused.
+  // Allocates a new idempotent producer id (> 0, epoch 0), durably; ids are never reused.
   virtual absl::StatusOr<ProducerInfo> InitProducer() = 0;
 
   // Appends `records` as one batch to a partition: they get consecutive offsets, in order.

@@ -188,7 +188,7 @@ class LogStoreImpl final : public LogStore {
   absl::flat_hash_map<std::string, std::shared_ptr<TopicState>> topics_ ABSL_GUARDED_BY(topics_mu_);
   uint32_t next_topic_id_ ABSL_GUARDED_BY(topics_mu_) = 1;
   absl::Mutex producer_id_mu_;
-  int64_t next_producer_id_ ABSL_GUARDED_BY(producer_id_mu_) = 0;
+  int64_t next_producer_id_ ABSL_GUARDED_BY(producer_id_mu_) = 1;  // 0 means "none" on the wire
   absl::Mutex admin_mu_;  // serializes CreateTopic/DeleteTopic
 
   // The writer's queues: appends wait in one FIFO per topic, served round-robin so that a

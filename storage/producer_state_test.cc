@@ -65,8 +65,8 @@ TEST(IdempotentAppendTest, RetriedBatchIsWrittenOnceAcrossRestart) {
     auto store = *LogStore::Open(dir, options);
     ASSERT_TRUE(store->CreateTopic("t", {}).ok());
     producer = *store->InitProducer();
-    EXPECT_EQ(producer.producer_id, 0);
-    ASSERT_EQ(store->InitProducer()->producer_id, 1);
+    EXPECT_EQ(producer.producer_id, 1);
+    ASSERT_EQ(store->InitProducer()->producer_id, 2);
     producer.base_sequence = 0;
     absl::StatusOr<AppendResult> a =
         store->Append("t", 0, {{.value = "a"}, {.value = "b"}}, producer);
@@ -80,7 +80,7 @@ TEST(IdempotentAppendTest, RetriedBatchIsWrittenOnceAcrossRestart) {
     EXPECT_EQ(again->last_offset, 1);
   }
   auto store = *LogStore::Open(dir, options);
-  EXPECT_EQ(store->InitProducer()->producer_id, 2);  // ids are not reused after a restart
+  EXPECT_EQ(store->InitProducer()->producer_id, 3);  // ids are not reused after a restart
   absl::StatusOr<AppendResult> retry =
       store->Append("t", 0, {{.value = "a"}, {.value = "b"}}, producer);
   ASSERT_TRUE(retry.ok());
