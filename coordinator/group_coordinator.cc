@@ -212,7 +212,11 @@ absl::StatusOr<MemberView> GroupCoordinator::View(const Group& g, const std::str
       if (!info.ok()) continue;  // deleted meanwhile
       topics[tp.topic] = *std::move(info);
     }
-    const storage::PartitionInfo& p = topics[tp.topic].partitions[tp.partition];
+    const std::vector<storage::PartitionInfo>& infos = topics[tp.topic].partitions;
+    if (tp.partition < 0 || static_cast<size_t>(tp.partition) >= infos.size()) {
+      continue;  // the topic was deleted and created again with fewer partitions meanwhile
+    }
+    const storage::PartitionInfo& p = infos[tp.partition];
     PartitionStart start{.tp = tp, .assigned_generation = owner.generation};
     auto c = offsets.find(tp);
     if (c != offsets.end()) {
@@ -254,6 +258,14 @@ absl::StatusOr<MemberView> GroupCoordinator::Join(const JoinRequest& req) {
   const absl::Time now = clock_();
   absl::MutexLock l(&mu_);
   ExpireLocked(now);
+  if (!req.member_id.empty()) {
+    // Checked before the group is looked up, so that a stale rejoin does not create an empty
+    // in-memory group (which ListGroups would show until the next restart).
+    Group* existing = FindGroup(req.group);
+    if (existing == nullptr || !existing->members.contains(req.member_id)) {
+      return UnknownMember(req.group, req.member_id);
+    }
+  }
   Group& g = groups_[req.group];
   if (g.name.empty()) {
     g.name = req.group;
@@ -262,8 +274,7 @@ absl::StatusOr<MemberView> GroupCoordinator::Join(const JoinRequest& req) {
   bool changed = false;
   std::string id = req.member_id;
   if (!id.empty()) {
-    auto it = g.members.find(id);
-    if (it == g.members.end()) return UnknownMember(req.group, id);
+    auto it = g.members.find(id);  // present: checked above
     changed = it->second.topics != topics;
     it->second.topics = topics;
     it->second.session_timeout = req.session_timeout;
@@ -305,6 +316,16 @@ absl::Status GroupCoordinator::Leave(const std::string& group, const std::string
 absl::Status GroupCoordinator::Commit(const std::string& group, const std::string& member_id,
                                       int64_t generation, const std::string& topic,
                                       const std::vector<std::pair<int32_t, int64_t>>& offsets) {
+  // A topic or partition that does not exist is the caller's error, not a lost ownership.
+  absl::StatusOr<storage::TopicInfo> info = store_->DescribeTopic(topic);
+  if (!info.ok()) return info.status();
+  for (const auto& [partition, offset] : offsets) {
+    if (partition < 0 || partition >= info->config.partitions) {
+      return absl::OutOfRangeError(absl::StrCat("topic '", topic, "' has no partition ", partition,
+                                                ": valid partitions are 0 to ",
+                                                info->config.partitions - 1));
+    }
+  }
   const absl::Time now = clock_();
   absl::MutexLock l(&mu_);
   ExpireLocked(now);
@@ -404,17 +425,15 @@ absl::StatusOr<std::vector<std::pair<int32_t, int64_t>>> GroupCoordinator::Reset
   absl::MutexLock l(&mu_);
   ExpireLocked(clock_());
   Group* g = FindGroup(group);
-  if (g != nullptr && !g->members.empty()) {
-    if (!force) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "group '", group, "' has ", g->members.size(),
-          " live members; stop its consumers first, or force the reset (they then rejoin and "
-          "read from the new offsets)"));
-    }
-    g->members.clear();
-    absl::Status s = Rebalance(*g, true);
-    if (!s.ok()) return s;
+  const bool live = g != nullptr && !g->members.empty();
+  if (live && !force) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "group '", group, "' has ", g->members.size(),
+        " live members; stop its consumers first, or force the reset (they then rejoin and "
+        "read from the new offsets)"));
   }
+  // Every target is computed (and may fail) before a forced reset removes anyone, so that a
+  // refused reset leaves the group as it was. Members cannot commit meanwhile: mu_ is held.
   absl::StatusOr<std::vector<storage::GroupOffset>> committed = store_->FetchOffsets(group);
   if (!committed.ok()) return committed.status();
   std::map<int32_t, int64_t> current;
@@ -449,11 +468,19 @@ absl::StatusOr<std::vector<std::pair<int32_t, int64_t>>> GroupCoordinator::Reset
       case ResetSpec::kShiftBy: {
         auto c = current.find(p.partition);
         const int64_t base = c != current.end() ? c->second : p.start_offset;
-        target = std::clamp(base + spec.value, p.start_offset, p.end_offset);
+        // Bounded first, so that base + shift cannot overflow for absurd shifts.
+        const int64_t shift =
+            std::clamp<int64_t>(spec.value, -(int64_t{1} << 62), int64_t{1} << 62);
+        target = std::clamp(base + shift, p.start_offset, p.end_offset);
         break;
       }
     }
     offsets.emplace_back(p.partition, target);
+  }
+  if (live) {
+    g->members.clear();
+    absl::Status s = Rebalance(*g, true);
+    if (!s.ok()) return s;
   }
   absl::Status s = store_->CommitOffsets(group, topic, offsets);
   if (!s.ok()) return s;

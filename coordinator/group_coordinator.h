@@ -132,9 +132,10 @@ class GroupCoordinator {
   // Removes a member now (its partitions go to others). Errors: FAILED_PRECONDITION.
   absl::Status Leave(const std::string& group, const std::string& member_id);
 
-  // Commits offsets for partitions the member owns. Errors: FAILED_PRECONDITION (unknown
-  // member, not the owner, or a generation older than the ownership), and the store's
-  // (OUT_OF_RANGE for an offset beyond the end).
+  // Commits offsets for partitions the member owns. Errors: NOT_FOUND (no such topic),
+  // OUT_OF_RANGE (no such partition), FAILED_PRECONDITION (unknown member, not the owner, or a
+  // generation older than the ownership), and the store's (OUT_OF_RANGE for an offset beyond
+  // the end, INVALID_ARGUMENT for an empty list).
   absl::Status Commit(const std::string& group, const std::string& member_id, int64_t generation,
                       const std::string& topic,
                       const std::vector<std::pair<int32_t, int64_t>>& offsets);
@@ -147,8 +148,8 @@ class GroupCoordinator {
   // Sets the group's committed offsets on `topic` (one partition, or all when partition < 0).
   // Refused with FAILED_PRECONDITION while the group has live members unless `force`; with
   // force, live members are removed (they rejoin and start from the new offsets). Returns the
-  // new offsets. Errors: NOT_FOUND (topic), OUT_OF_RANGE (to an offset outside the partition's
-  // range).
+  // new offsets. Errors: NOT_FOUND (topic), OUT_OF_RANGE (no such partition, or to an offset
+  // outside the partition's range). A reset that fails changes nothing (members stay).
   absl::StatusOr<std::vector<std::pair<int32_t, int64_t>>> ResetOffsets(const std::string& group,
                                                                         const std::string& topic,
                                                                         int32_t partition,

@@ -247,5 +247,48 @@ TEST_F(GroupCoordinatorTest, JoinValidation) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(GroupCoordinatorTest, RejoinWithUnknownMemberCreatesNoGroup) {
+  EXPECT_EQ(coord_->Join({.group = "never", .member_id = "ghost", .topics = {"t"}}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(coord_->ListGroups(), ::testing::IsEmpty());
+  EXPECT_EQ(coord_->Describe("never").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(GroupCoordinatorTest, CommitToMissingTopicOrPartitionIsNotAnOwnershipError) {
+  MemberView a = Join();
+  EXPECT_EQ(coord_->Commit("g", a.member_id, a.generation, "nope", {{0, 1}}).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(coord_->Commit("g", a.member_id, a.generation, "t", {{6, 1}}).code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(coord_->Commit("g", a.member_id, a.generation, "t", {{-1, 1}}).code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(coord_->Commit("g", a.member_id, a.generation, "t", {{0, 11}}).code(),
+            absl::StatusCode::kOutOfRange);  // beyond the end offset
+  EXPECT_EQ(coord_->Commit("g", a.member_id, a.generation, "t", {}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(GroupCoordinatorTest, FailedForcedResetKeepsMembersAndOffsets) {
+  MemberView a = Join();
+  ASSERT_TRUE(coord_->Commit("g", a.member_id, a.generation, "t", {{0, 5}}).ok());
+  // Offset 11 is past partition ends (10): nothing may change, not even the membership.
+  auto r = coord_->ResetOffsets("g", "t", -1, {.kind = ResetSpec::kToOffset, .value = 11}, true);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange);
+  absl::StatusOr<MemberView> again = coord_->Heartbeat("g", a.member_id);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->generation, a.generation);
+  EXPECT_EQ(again->assignment[0].offset, 5);
+}
+
+TEST_F(GroupCoordinatorTest, ShiftByAnAbsurdAmountIsClamped) {
+  using K = ResetSpec::Kind;
+  auto r = coord_->ResetOffsets("g", "t", 2, {.kind = K::kShiftBy, .value = INT64_MAX}, false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].second, 10);
+  r = coord_->ResetOffsets("g", "t", 2, {.kind = K::kShiftBy, .value = INT64_MIN}, false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].second, 0);
+}
+
 }  // namespace
 }  // namespace evlog::coordinator

@@ -1,0 +1,101 @@
+// evlogd: the evlog server process. Parses flags, opens the store, serves gRPC until SIGTERM
+// or SIGINT, then shuts down gracefully (drain, finish or cancel calls within
+// --shutdown-timeout, sync, close the store) and exits 0. See `evlogd --help`.
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/clock.h"
+#include "server/flags.h"
+#include "server/server.h"
+#include "server/signals.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#include "storage/log_store.h"
+
+namespace {
+
+// Extra time after --shutdown-timeout before a stuck shutdown is abandoned with exit 1.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
+
+int Run(int original_argc, char** original_argv) {
+  // Normalize a copy, so that `ps` keeps showing the command line as it was typed.
+  std::vector<std::string> args(original_argv, original_argv + original_argc);
+  std::vector<char*> arg_pointers;
+  for (std::string& arg : args) arg_pointers.push_back(arg.data());
+  arg_pointers.push_back(nullptr);
+  const int argc = original_argc;
+  char** argv = arg_pointers.data();
+  evlog::server::NormalizeFlagNames(argc, argv);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) break;
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(evlog::server::UsageText().c_str(), stdout);
+      return 0;
+    }
+  }
+  absl::SetProgramUsageMessage("the evlog server; run `evlogd --help` for its flags");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("evlogd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%L%$ %v");
+
+  if (rest.size() > 1) {
+    spdlog::error("unexpected argument \"{}\"; evlogd takes only flags (see --help)", rest[1]);
+    return 2;
+  }
+  absl::StatusOr<evlog::server::ServerOptions> options = evlog::server::OptionsFromFlags();
+  if (!options.ok()) {
+    spdlog::error("{}", options.status().ToString());
+    return 2;
+  }
+
+  evlog::server::ShutdownSignals::Install();
+
+  absl::StatusOr<std::unique_ptr<evlog::storage::LogStore>> store =
+      evlog::storage::LogStore::Open(options->data_dir, options->store);
+  if (!store.ok()) {
+    spdlog::error("cannot open data directory {}: {}", options->data_dir,
+                  store.status().ToString());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<evlog::server::EvlogServer>> server =
+      evlog::server::EvlogServer::Start(*options, store->get());
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().ToString());
+    return 1;
+  }
+  std::printf("evlogd listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+  spdlog::info("serving {} (data {}, fsync {})", (*server)->address(), options->data_dir,
+               options->fsync);
+
+  const int signal = evlog::server::ShutdownSignals::WaitForShutdown();
+  spdlog::info("signal {}: shutting down; in-flight calls have {}", signal,
+               absl::FormatDuration(options->shutdown_timeout));
+  std::thread([deadline = options->shutdown_timeout + kShutdownGrace] {
+    absl::SleepFor(deadline);
+    spdlog::error("shutdown did not finish within {}; exiting", absl::FormatDuration(deadline));
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
+
+  (*server)->Shutdown(options->shutdown_timeout);
+  server->reset();
+  if (absl::Status s = (*store)->Sync(); !s.ok()) {
+    spdlog::error("final sync failed: {}", s.ToString());
+  }
+  store->reset();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

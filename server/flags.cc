@@ -1,0 +1,193 @@
+#include "server/flags.h"
+
+#include <cstdint>
+#include <string>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "HOST:PORT to serve gRPC on. Port 0 picks a free port. Once ready, evlogd prints "
+          "exactly one line `evlogd listening on HOST:PORT` to stdout.");
+ABSL_FLAG(std::string, data_dir, "./data",
+          "Directory holding the log (one RocksDB instance); created if absent. Only one "
+          "evlogd may use a directory at a time.");
+ABSL_FLAG(std::string, fsync, "always",
+          "When an append is acknowledged: `always` = after its bytes are fsynced (nothing "
+          "acknowledged is lost on a crash or power cut; concurrent appends share one fsync); "
+          "`interval:MS` = once written to the OS, with an fsync every MS milliseconds (a "
+          "process crash loses nothing, a power cut can lose the last MS of acknowledged "
+          "appends).");
+ABSL_FLAG(int64_t, max_record_bytes, 1 << 20,
+          "Largest record accepted: key + value + header keys and values, in bytes.");
+ABSL_FLAG(int64_t, max_batch_bytes, 2 << 20,
+          "Largest produce request accepted (its serialized size), in bytes. Must exceed "
+          "--max-record-bytes. A request up to twice this size is refused with a precise "
+          "INVALID_ARGUMENT; a larger message fails its whole call.");
+ABSL_FLAG(int32_t, max_batch_records, 65536, "Most records accepted in one produce request.");
+ABSL_FLAG(int32_t, max_inflight_per_stream, 32,
+          "Unanswered requests per produce stream; beyond this evlogd stops reading the stream "
+          "until responses go out (backpressure).");
+ABSL_FLAG(int32_t, max_produce_streams, 1024,
+          "Concurrent produce streams; more are refused with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, max_read_streams, 256,
+          "Concurrent Read calls (follow or not; each holds a thread); more are refused with "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_queued_bytes, 64ll << 20,
+          "Bytes of appends waiting for the storage writer; beyond this produce requests fail "
+          "fast with RESOURCE_EXHAUSTED and a retry hint.");
+ABSL_FLAG(int64_t, retry_after_ms, 100,
+          "Retry hint, in milliseconds, sent with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
+          "On SIGTERM/SIGINT: how long to wait for in-flight calls before cancelling them "
+          "(e.g. 10s, 500ms). A second signal exits at once.");
+ABSL_FLAG(int64_t, segment_max_bytes, 256ll << 20,
+          "A topic's active segment rolls after this many bytes (retention drops whole "
+          "segments).");
+ABSL_FLAG(absl::Duration, segment_max_age, absl::Hours(1),
+          "A non-empty active segment rolls after this age, so time retention can drop it.");
+ABSL_FLAG(absl::Duration, retention_check_interval, absl::Seconds(30),
+          "How often retention runs (0 turns the background check off).");
+ABSL_FLAG(int64_t, memtable_budget_bytes, 128ll << 20,
+          "Memory for RocksDB memtables, shared by all segments.");
+ABSL_FLAG(int64_t, block_cache_bytes, 64ll << 20, "Memory for RocksDB's block cache.");
+
+namespace evlog::server {
+namespace {
+
+absl::Status Positive(const char* flag, int64_t value) {
+  if (value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", value, " must be a positive number"));
+}
+
+}  // namespace
+
+void NormalizeFlagNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* arg = argv[i];
+    if (std::strcmp(arg, "--") == 0) return;
+    if (arg[0] != '-' || arg[1] != '-') continue;
+    for (char* c = arg + 2; *c != '\0' && *c != '='; ++c) {
+      if (*c == '-') *c = '_';
+    }
+  }
+}
+
+std::string UsageText() {
+  std::string text =
+      "evlogd: the evlog event-log server (gRPC).\n\n"
+      "Usage: evlogd [--listen=HOST:PORT] [--data-dir=DIR] [--fsync=always|interval:MS] "
+      "[flags]\n\n"
+      "Serves evlog.v1 (ProducerService, ReaderService, AdminService), grpc.health.v1 and "
+      "server reflection. When ready it prints `evlogd listening on HOST:PORT` to stdout; logs "
+      "go to stderr. SIGTERM or SIGINT shuts it down gracefully (exit 0); a second signal exits "
+      "at once (exit 128+signal).\n\nFlags:\n";
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "server/flags.cc")) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+  for (const absl::CommandLineFlag* flag : flags) {
+    absl::StrAppend(&text, "  --", absl::StrReplaceAll(flag->Name(), {{"_", "-"}}),
+                    " (default: ", flag->DefaultValue(), ")\n      ", flag->Help(), "\n");
+  }
+  absl::StrAppend(&text, "  --help\n      Print this text and exit.\n");
+  return text;
+}
+
+absl::Status ParseFsyncPolicy(const std::string& value, storage::Options* options) {
+  if (value == "always") {
+    options->fsync_policy = storage::FsyncPolicy::kAlways;
+    return absl::OkStatus();
+  }
+  int64_t ms = 0;
+  if (absl::StartsWith(value, "interval:") &&
+      absl::SimpleAtoi(value.substr(sizeof("interval:") - 1), &ms) && ms >= 1 && ms <= 60000) {
+    options->fsync_policy = storage::FsyncPolicy::kInterval;
+    options->fsync_interval = absl::Milliseconds(ms);
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--fsync=\"", value, "\" is not valid; use `always` or `interval:MS` with MS in 1..60000"));
+}
+
+absl::StatusOr<ServerOptions> OptionsFromFlags() {
+  ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  std::string host;
+  int port = 0;
+  if (absl::Status s = ParseListenAddress(options.listen, &host, &port); !s.ok()) return s;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("--data-dir is empty; give a directory");
+  }
+  options.fsync = absl::GetFlag(FLAGS_fsync);
+  if (absl::Status s = ParseFsyncPolicy(options.fsync, &options.store); !s.ok()) return s;
+
+  EdgeLimits& limits = options.limits;
+  limits.max_record_bytes = absl::GetFlag(FLAGS_max_record_bytes);
+  limits.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+  limits.max_batch_records = absl::GetFlag(FLAGS_max_batch_records);
+  limits.max_inflight_per_stream = absl::GetFlag(FLAGS_max_inflight_per_stream);
+  limits.max_produce_streams = absl::GetFlag(FLAGS_max_produce_streams);
+  limits.max_read_streams = absl::GetFlag(FLAGS_max_read_streams);
+  limits.retry_after_ms = absl::GetFlag(FLAGS_retry_after_ms);
+  for (auto [flag, value] :
+       {std::pair<const char*, int64_t>{"max-record-bytes", limits.max_record_bytes},
+        {"max-batch-bytes", limits.max_batch_bytes},
+        {"max-batch-records", limits.max_batch_records},
+        {"max-inflight-per-stream", limits.max_inflight_per_stream},
+        {"max-produce-streams", limits.max_produce_streams},
+        {"max-read-streams", limits.max_read_streams},
+        {"retry-after-ms", limits.retry_after_ms}}) {
+    if (absl::Status s = Positive(flag, value); !s.ok()) return s;
+  }
+  if (limits.max_batch_bytes <= limits.max_record_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-batch-bytes=", limits.max_batch_bytes, " must exceed --max-record-bytes=",
+        limits.max_record_bytes, " (a batch of one record needs framing too)"));
+  }
+  if (limits.max_batch_bytes > (512 << 20)) {
+    return absl::InvalidArgumentError("--max-batch-bytes must be at most 512 MiB");
+  }
+  options.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
+  if (options.shutdown_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--shutdown-timeout must not be negative");
+  }
+
+  storage::Options& store = options.store;
+  const int64_t queued = absl::GetFlag(FLAGS_max_queued_bytes);
+  const int64_t segment = absl::GetFlag(FLAGS_segment_max_bytes);
+  const int64_t memtables = absl::GetFlag(FLAGS_memtable_budget_bytes);
+  const int64_t cache = absl::GetFlag(FLAGS_block_cache_bytes);
+  for (auto [flag, value] : {std::pair<const char*, int64_t>{"max-queued-bytes", queued},
+                             {"segment-max-bytes", segment},
+                             {"memtable-budget-bytes", memtables},
+                             {"block-cache-bytes", cache}}) {
+    if (absl::Status s = Positive(flag, value); !s.ok()) return s;
+  }
+  store.max_queued_bytes = static_cast<uint64_t>(queued);
+  store.segment_max_bytes = static_cast<uint64_t>(segment);
+  store.memtable_budget_bytes = static_cast<uint64_t>(memtables);
+  store.block_cache_bytes = static_cast<uint64_t>(cache);
+  store.segment_max_age = absl::GetFlag(FLAGS_segment_max_age);
+  store.retention_check_interval = absl::GetFlag(FLAGS_retention_check_interval);
+  if (store.segment_max_age <= absl::ZeroDuration() ||
+      store.retention_check_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--segment-max-age must be positive and --retention-check-interval not negative");
+  }
+  return options;
+}
+
+}  // namespace evlog::server

@@ -1,0 +1,66 @@
+// EvlogServer: evlogd's gRPC server: the evlog.v1 services over one LogStore, plus the
+// standard health service (grpc.health.v1) and server reflection (v1alpha).
+//
+// Lifecycle: Start() binds and serves; Shutdown() drains (produce streams answer what they
+// read and end with UNAVAILABLE, read streams end), stops accepting calls, waits up to a
+// deadline for in-flight calls and cancels the rest. The store is not owned: close it after
+// Shutdown() returns.
+//
+// Thread safety: Shutdown() may be called from any thread, once.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/group_coordinator.h"
+#include "server/admin_service.h"
+#include "server/drain.h"
+#include "server/group_service.h"
+#include "server/partition_router.h"
+#include "server/produce_service.h"
+#include "server/read_service.h"
+#include "server/server_options.h"
+#include "storage/log_store.h"
+
+namespace evlog::server {
+
+class EvlogServer {
+ public:
+  // Starts serving on options.listen ("host:port"; port 0 picks a free port). `store` is not
+  // owned and must outlive the server.
+  // Errors: INVALID_ARGUMENT for a malformed address; UNAVAILABLE if it cannot be bound.
+  static absl::StatusOr<std::unique_ptr<EvlogServer>> Start(const ServerOptions& options,
+                                                            storage::LogStore* store);
+
+  // Shuts down gracefully if Shutdown() was not called.
+  ~EvlogServer();
+
+  // The address served, "host:port", with the port actually bound.
+  const std::string& address() const { return address_; }
+
+  // Drains, stops accepting calls and waits until every call has ended; calls still running
+  // after `timeout` are cancelled. Health checks report NOT_SERVING from the start.
+  void Shutdown(absl::Duration timeout);
+
+ private:
+  EvlogServer(const ServerOptions& options, storage::LogStore* store);
+
+  PartitionRouter router_;
+  DrainController drain_;
+  ProducerServiceImpl producer_;
+  ReaderServiceImpl reader_;
+  AdminServiceImpl admin_;
+  // Consumer groups (groups.proto). Declared before groups_ and server_, so it is destroyed
+  // (and its expiry thread stopped) after them.
+  coordinator::GroupCoordinator coordinator_;
+  GroupServiceImpl groups_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace evlog::server
