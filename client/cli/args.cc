@@ -31,7 +31,8 @@ struct CommandSpec {
 constexpr absl::string_view kGlobalHelp = R"(Global flags (before or after the command):
   --server=HOST:PORT   the evlogd to talk to (default 127.0.0.1:7070)
   --timeout=DURATION   deadline of each call to the server, e.g. 10s, 500ms (default 30s);
-                       for produce and replay streams, the longest wait for any answer
+                       for produce, replay and consume streams, the longest wait for any
+                       answer; consume fails if the server is unreachable for this long
   --help, -h           show help
 )";
 
@@ -102,6 +103,85 @@ header values that are not UTF-8 go, base64-encoded, into "headers_b64". Commits
                      the start; ends at --to-offset, --max, or on Ctrl-C
 )";
 
+constexpr absl::string_view kConsumeHelp =
+    R"(Usage: evlog consume TOPIC --group=G [--max=N] [--idle-timeout-ms=MS]
+                     [--session-timeout-ms=MS] [--auto-offset-reset=earliest|latest]
+
+Joins consumer group G for TOPIC and prints the records of the partitions the group assigns to
+this member as JSON lines, in the format of `evlog replay` (each partition in offset order;
+lines of different partitions interleave). After each batch of lines is written to stdout it
+commits the group's offsets past them, so the group goes on after the last printed record.
+Records are printed at least once: if the command is killed after printing a batch but before
+committing it, the group delivers that batch again.
+Several `evlog consume` with the same --group share the topic's partitions; each record goes
+to one of them. When one starts, stops or dies (after its session timeout), the partitions are
+moved between the others.
+  --group=G                    the consumer group (required; [A-Za-z0-9._-]{1,249})
+  --max=N                      exit after printing N records
+  --idle-timeout-ms=MS         exit after MS milliseconds without a new record
+  --session-timeout-ms=MS      the server gives this member's partitions to others if it
+                               hears nothing from it for MS ms (100..600000; default 10000)
+  --auto-offset-reset=earliest|latest
+                               where partitions without a committed offset start, if this
+                               command creates the group: the first stored record (default)
+                               or only records produced from now on
+Without --max and --idle-timeout-ms it runs until Ctrl-C or SIGTERM. On each of these ends it
+commits what it printed, leaves the group (its partitions go to the other members at once) and
+exits 0. It exits 1 if the server fails, or cannot be reached for --timeout.
+)";
+
+constexpr absl::string_view kGroupListHelp = R"(Usage: evlog group list [--json]
+
+Prints the consumer groups, one name per line, sorted. With --json prints one JSON array.
+)";
+
+constexpr absl::string_view kGroupDescribeHelp = R"(Usage: evlog group describe GROUP [--json]
+
+Prints the group's generation and members (id, client, last heartbeat, partitions owned), and
+per topic and partition: the committed offset (the next offset the group will read; "-" if
+nothing was committed), the end offset (the next to be written), the lag (end - committed, or
+end - start offset without a commit), the owning member and the time of the last commit.
+With --json prints one JSON object:
+  {"group":"g","generation":3,"auto_offset_reset":"earliest",
+   "members":[{"member_id":"m","client_id":"host:42","topics":["t"],
+               "assignment":[{"topic":"t","partition":0}],"last_heartbeat_ms":T}],
+   "partitions":[{"topic":"t","partition":0,"owner":"m","committed_offset":5,
+                  "commit_time_ms":T,"start_offset":0,"end_offset":9,"lag":4}]}
+where committed_offset is -1 and commit_time_ms 0 if nothing was committed, and owner is ""
+if no member owns the partition. Fails with NOT_FOUND if there is no such group.
+)";
+
+constexpr absl::string_view kGroupResetHelp =
+    R"(Usage: evlog group reset GROUP --topic=T (--to-offset=N | --to-earliest | --to-latest
+                          | --to-time=T | --shift-by=K) [--partition=P] [--force] [--json]
+
+Sets group GROUP's committed offsets on topic T: its consumers read from there next.
+  --topic=T          the topic (required)
+  --to-offset=N      offset N; it must lie within each reset partition's start..end offsets
+                     (OUT_OF_RANGE otherwise)
+  --to-earliest      each partition's start offset: read again everything still stored
+  --to-latest        each partition's end offset: skip everything not read yet
+  --to-time=T        the first record with timestamp >= T, or the end offset if none; T is
+                     milliseconds since the epoch, RFC 3339 (2024-05-01T12:00:00Z) or a time
+                     ago (-15m, -2h30m)
+  --shift-by=K       the committed offset (the start offset if none) plus K; negative K
+                     rewinds. Kept within the partition's start..end offsets
+  --partition=P      reset only partition P (default: every partition of T)
+  --force            reset even while the group has live members; they are removed from the
+                     group, join again and read from the new offsets. Without it a group with
+                     live members is refused with FAILED_PRECONDITION
+  --json             print the new offsets as one JSON object
+                     {"group":"g","topic":"t","offsets":[{"partition":0,"offset":5},...]}
+Prints the new committed offset of each partition reset.
+)";
+
+constexpr absl::string_view kGroupDeleteHelp = R"(Usage: evlog group delete GROUP [--force]
+
+Deletes consumer group GROUP: its committed offsets and state. Refused with
+FAILED_PRECONDITION while the group has live members, unless --force. Prints
+`deleted group GROUP`. Fails with NOT_FOUND if there is no such group.
+)";
+
 constexpr absl::string_view kHealthHelp = R"(Usage: evlog health [--service=NAME]
 
 Asks the server's standard gRPC health service (grpc.health.v1.Health/Check) whether it is
@@ -139,6 +219,35 @@ const std::vector<CommandSpec>& Commands() {
         {"max", true},
         {"follow", false}},
        kReplayHelp},
+      {{"consume"},
+       Command::kConsume,
+       {"TOPIC"},
+       {{"group", true},
+        {"max", true},
+        {"idle-timeout-ms", true},
+        {"session-timeout-ms", true},
+        {"auto-offset-reset", true}},
+       kConsumeHelp},
+      {{"group", "list"}, Command::kGroupList, {}, {{"json", false}}, kGroupListHelp},
+      {{"group", "describe"},
+       Command::kGroupDescribe,
+       {"GROUP"},
+       {{"json", false}},
+       kGroupDescribeHelp},
+      {{"group", "reset"},
+       Command::kGroupReset,
+       {"GROUP"},
+       {{"topic", true},
+        {"to-offset", true},
+        {"to-earliest", false},
+        {"to-latest", false},
+        {"to-time", true},
+        {"shift-by", true},
+        {"partition", true},
+        {"force", false},
+        {"json", false}},
+       kGroupResetHelp},
+      {{"group", "delete"}, Command::kGroupDelete, {"GROUP"}, {{"force", false}}, kGroupDeleteHelp},
       {{"health"}, Command::kHealth, {}, {{"service", true}}, kHealthHelp},
   };
   return *commands;
@@ -152,6 +261,17 @@ constexpr absl::string_view kTopicGroupHelp =
   topic describe NAME [--json]
   topic delete NAME
 Run `evlog topic COMMAND --help` for details.
+)";
+
+constexpr absl::string_view kGroupGroupHelp =
+    R"(Usage: evlog group (list|describe|reset|delete) ...
+
+  group list [--json]
+  group describe GROUP [--json]
+  group reset GROUP --topic=T (--to-offset=N | --to-earliest | --to-latest | --to-time=T
+                               | --shift-by=K) [--partition=P] [--force] [--json]
+  group delete GROUP [--force]
+Run `evlog group COMMAND --help` for details.
 )";
 
 std::string WithGlobalHelp(absl::string_view help) { return absl::StrCat(help, "\n", kGlobalHelp); }
@@ -230,7 +350,15 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
                                    "\" for `evlog ", CommandName(spec), "`"),
                       help_command);
   }
-  if (!positionals.empty()) {
+  if (!positionals.empty() && spec.positionals[0] == "GROUP") {
+    inv.group = positionals[0];
+    if (!IsValidTopicName(inv.group)) {
+      return UsageError(absl::StrCat("\"", inv.group,
+                                     "\" is not a valid group name: use 1 to 249 of the "
+                                     "characters A-Z a-z 0-9 . _ -"),
+                        help_command);
+    }
+  } else if (!positionals.empty()) {
     inv.topic = positionals[0];
     if (!IsValidTopicName(inv.topic)) {
       return UsageError(absl::StrCat("\"", inv.topic,
@@ -244,6 +372,7 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
     return it == flags.end() ? nullptr : &it->second;
   };
   inv.json = get("json") != nullptr;
+  inv.force = get("force") != nullptr;
   switch (spec.command) {
     case Command::kTopicCreate: {
       if (const std::string* v = get("partitions")) {
@@ -322,6 +451,99 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
       r.follow = get("follow") != nullptr;
       break;
     }
+    case Command::kConsume: {
+      ConsumeArgs& c = inv.consume;
+      const std::string* group = get("group");
+      if (group == nullptr) {
+        return UsageError("`evlog consume` needs --group=G", help_command);
+      }
+      if (!IsValidTopicName(*group)) {
+        return UsageError(absl::StrCat("--group=", *group,
+                                       " is not a valid group name: use 1 to 249 of the "
+                                       "characters A-Z a-z 0-9 . _ -"),
+                          help_command);
+      }
+      c.group = *group;
+      if (const std::string* v = get("max")) {
+        auto n = ParseInt<int64_t>("max", *v, 1, INT64_MAX, help_command);
+        if (!n.ok()) return n.status();
+        c.max = *n;
+      }
+      if (const std::string* v = get("idle-timeout-ms")) {
+        auto n = ParseInt<int64_t>("idle-timeout-ms", *v, 1, int64_t{1} << 40, help_command);
+        if (!n.ok()) return n.status();
+        c.idle_timeout_ms = *n;
+      }
+      if (const std::string* v = get("session-timeout-ms")) {
+        auto n = ParseInt<int64_t>("session-timeout-ms", *v, 100, 600000, help_command);
+        if (!n.ok()) return n.status();
+        c.session_timeout_ms = *n;
+      }
+      if (const std::string* v = get("auto-offset-reset")) {
+        if (*v != "earliest" && *v != "latest") {
+          return UsageError(absl::StrCat("--auto-offset-reset=", *v, " must be earliest or latest"),
+                            help_command);
+        }
+        c.auto_offset_reset_latest = *v == "latest";
+      }
+      break;
+    }
+    case Command::kGroupReset: {
+      GroupResetArgs& r = inv.group_reset;
+      const std::string* topic = get("topic");
+      if (topic == nullptr) {
+        return UsageError("`evlog group reset` needs --topic=T", help_command);
+      }
+      if (!IsValidTopicName(*topic)) {
+        return UsageError(absl::StrCat("--topic=", *topic,
+                                       " is not a valid topic name: use 1 to 249 of the "
+                                       "characters A-Z a-z 0-9 . _ -"),
+                          help_command);
+      }
+      inv.topic = *topic;
+      int targets = 0;
+      if (const std::string* v = get("to-offset")) {
+        ++targets;
+        auto n = ParseInt<int64_t>("to-offset", *v, 0, INT64_MAX, help_command);
+        if (!n.ok()) return n.status();
+        r.kind = ResetKind::kToOffset;
+        r.value = *n;
+      }
+      if (get("to-earliest") != nullptr) {
+        ++targets;
+        r.kind = ResetKind::kToEarliest;
+      }
+      if (get("to-latest") != nullptr) {
+        ++targets;
+        r.kind = ResetKind::kToLatest;
+      }
+      if (const std::string* v = get("to-time")) {
+        ++targets;
+        auto t = ParseTimeMs(*v, now, "to-time");
+        if (!t.ok()) return UsageError(t.status().message(), help_command);
+        r.kind = ResetKind::kToTime;
+        r.value = *t;
+      }
+      if (const std::string* v = get("shift-by")) {
+        ++targets;
+        auto n = ParseInt<int64_t>("shift-by", *v, INT64_MIN, INT64_MAX, help_command);
+        if (!n.ok()) return n.status();
+        r.kind = ResetKind::kShiftBy;
+        r.value = *n;
+      }
+      if (targets != 1) {
+        return UsageError(
+            "`evlog group reset` needs exactly one of --to-offset=N, --to-earliest, "
+            "--to-latest, --to-time=T and --shift-by=K",
+            help_command);
+      }
+      if (const std::string* v = get("partition")) {
+        auto n = ParseInt<int32_t>("partition", *v, 0, INT32_MAX, help_command);
+        if (!n.ok()) return n.status();
+        r.partition = *n;
+      }
+      break;
+    }
     case Command::kHealth: {
       if (const std::string* v = get("service")) inv.health_service = *v;
       break;
@@ -349,6 +571,15 @@ Commands:
   replay TOPIC (--from-offset=N | --from-beginning | --from-time=T) [--partition=P]
          [--to-offset=M] [--max=N] [--follow]
       prints records as JSON lines
+  consume TOPIC --group=G [--max=N] [--idle-timeout-ms=MS] [--session-timeout-ms=MS]
+          [--auto-offset-reset=earliest|latest]
+      joins consumer group G, prints records as JSON lines, commits what it printed
+  group list [--json]
+  group describe GROUP [--json]
+      per partition: committed offset, end offset, lag, owner, last commit; members
+  group reset GROUP --topic=T (--to-offset=N | --to-earliest | --to-latest | --to-time=T
+                               | --shift-by=K) [--partition=P] [--force] [--json]
+  group delete GROUP [--force]
   health [--service=NAME]
       exits 0 if the server's gRPC health service says SERVING
   help [COMMAND]
@@ -359,7 +590,8 @@ Errors go to stderr as `evlog: STATUS_NAME: what went wrong`. Exit status: 0 on 
 )");
 }
 
-absl::StatusOr<int64_t> ParseTimeMs(absl::string_view text, absl::Time now) {
+absl::StatusOr<int64_t> ParseTimeMs(absl::string_view text, absl::Time now,
+                                    absl::string_view flag) {
   int64_t ms = 0;
   if (!text.empty() && absl::ascii_isdigit(static_cast<unsigned char>(text[0])) &&
       absl::SimpleAtoi(text, &ms)) {
@@ -373,7 +605,7 @@ absl::StatusOr<int64_t> ParseTimeMs(absl::string_view text, absl::Time now) {
   std::string error;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &error)) return absl::ToUnixMillis(t);
   return absl::InvalidArgumentError(
-      absl::StrCat("--from-time=", text,
+      absl::StrCat("--", flag, "=", text,
                    " is not a time: give milliseconds since the epoch (1700000000000), RFC 3339 "
                    "(2024-05-01T12:00:00Z) or a time ago (-15m)"));
 }
@@ -440,13 +672,6 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
     }
   }
 
-  if (words[0] == "consume" || words[0] == "group") {
-    return absl::UnimplementedError(absl::StrCat(
-        "`evlog ", words[0],
-        "` comes with consumer groups in a later version; this one has topic, produce, replay "
-        "and health"));
-  }
-
   // Find the leaf command named by the leading words.
   const CommandSpec* spec = nullptr;
   size_t used = 0;
@@ -463,20 +688,25 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
     }
   }
   if (spec == nullptr) {
-    if (words[0] == "topic") {
+    if (words[0] == "topic" || words[0] == "group") {
+      const bool topic = words[0] == "topic";
+      const absl::string_view subcommands =
+          topic ? "create, list, describe or delete" : "list, describe, reset or delete";
+      const std::string help_command = words[0] + " ";
       const bool wants_help = help || words.size() == 1 || words[1] == "--help" || words[1] == "-h";
       if (wants_help && (words.size() == 1 || is_flag(words[1]))) {
         if (words.size() == 1 && !help) {
-          return UsageError("`evlog topic` needs a subcommand: create, list, describe or delete",
-                            "topic ");
+          return UsageError(
+              absl::StrCat("`evlog ", words[0], "` needs a subcommand: ", subcommands),
+              help_command);
         }
         inv.command = Command::kHelp;
-        inv.help_text = WithGlobalHelp(kTopicGroupHelp);
+        inv.help_text = WithGlobalHelp(topic ? kTopicGroupHelp : kGroupGroupHelp);
         return inv;
       }
-      return UsageError(absl::StrCat("unknown command `evlog topic ", words[1],
-                                     "`: use create, list, describe or delete"),
-                        "topic ");
+      return UsageError(
+          absl::StrCat("unknown command `evlog ", words[0], " ", words[1], "`: use ", subcommands),
+          help_command);
     }
     return UsageError(absl::StrCat("unknown command \"", words[0], "\""), "");
   }

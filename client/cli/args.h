@@ -1,7 +1,8 @@
 // The `evlog` command line: parsing argv into an Invocation, and the --help texts.
 //
 // This is the contract of DESIGN.md ("The command line, as users script it"), extended with
-// `topic list|describe --json`, `health`, `--timeout` and relative/RFC 3339 times:
+// `topic list|describe --json`, `health`, `--timeout`, relative/RFC 3339 times, `group delete`,
+// `group ... --json`, `--force`, and consume's session timeout and auto offset reset:
 //
 //   evlog [--server=HOST:PORT] [--timeout=DURATION] COMMAND ...
 //     topic create NAME [--partitions=N] [--retention-ms=MS] [--retention-bytes=B]
@@ -9,6 +10,11 @@
 //     produce TOPIC [--key=K] [--partition=P]
 //     replay TOPIC (--from-offset=N | --from-beginning | --from-time=T) [--partition=P]
 //            [--to-offset=M] [--max=N] [--follow]
+//     consume TOPIC --group=G [--max=N] [--idle-timeout-ms=MS] [--session-timeout-ms=MS]
+//             [--auto-offset-reset=earliest|latest]
+//     group list [--json] | group describe G [--json] | group delete G [--force]
+//     group reset G --topic=T (--to-offset=N | --to-earliest | --to-latest | --to-time=T
+//                              | --shift-by=K) [--partition=P] [--force] [--json]
 //     health [--service=NAME]
 //     help [COMMAND ...]
 //
@@ -45,6 +51,11 @@ enum class Command {
   kTopicDelete,
   kProduce,
   kReplay,
+  kConsume,
+  kGroupList,
+  kGroupDescribe,
+  kGroupReset,
+  kGroupDelete,
   kHealth,
 };
 
@@ -76,18 +87,40 @@ struct ReplayArgs {
   bool follow = false;
 };
 
+struct ConsumeArgs {
+  std::string group;                          // --group (required)
+  std::optional<int64_t> max;                 // exit after this many records
+  std::optional<int64_t> idle_timeout_ms;     // exit after this long without records
+  std::optional<int64_t> session_timeout_ms;  // absent: the library's default (10 s)
+  bool auto_offset_reset_latest = false;      // --auto-offset-reset=latest
+};
+
+// Where `group reset` moves the committed offsets.
+enum class ResetKind { kToOffset, kToEarliest, kToLatest, kToTime, kShiftBy };
+
+struct GroupResetArgs {
+  ResetKind kind = ResetKind::kToEarliest;
+  int64_t value = 0;                 // the offset, the time (ms since the epoch) or the shift
+  std::optional<int32_t> partition;  // absent: every partition of --topic
+};
+
 // A parsed command line.
 struct Invocation {
   Command command = Command::kHelp;
   std::string help_text;  // with kHelp
   std::string server = std::string(kDefaultServer);
   absl::Duration timeout = absl::Seconds(30);  // deadline of each call (--timeout)
-  std::string topic;                           // topic commands, produce, replay
-  bool json = false;                           // topic list/describe --json
+  std::string topic;                           // topic commands, produce, replay, consume,
+                                               // group reset --topic
+  std::string group;                           // group describe/reset/delete
+  bool json = false;                           // topic/group list/describe/reset --json
+  bool force = false;                          // group reset/delete --force
   std::string health_service;                  // health --service
   TopicCreateArgs topic_create;
   ProduceArgs produce;
   ReplayArgs replay;
+  ConsumeArgs consume;
+  GroupResetArgs group_reset;
 };
 
 // Parses the arguments after the program name. `now` anchors relative times (--from-time=-5m).
@@ -96,12 +129,14 @@ struct Invocation {
 absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args,
                                             absl::Time now = absl::Now());
 
-// Parses a point in time for --from-time, in one of three forms:
+// Parses a point in time for --from-time or --to-time (named by `flag`, for the error
+// message), in one of three forms:
 //   1700000000000                 milliseconds since the Unix epoch (UTC)
 //   2024-05-01T12:00:00Z          RFC 3339, with optional fraction and a Z or +hh:mm offset
 //   -15m, -2h30m, -90s            that long before `now` (Go/Abseil duration syntax)
 // Returns the time in ms since the epoch, or INVALID_ARGUMENT saying what is accepted.
-absl::StatusOr<int64_t> ParseTimeMs(absl::string_view text, absl::Time now);
+absl::StatusOr<int64_t> ParseTimeMs(absl::string_view text, absl::Time now,
+                                    absl::string_view flag = "from-time");
 
 // The whole tool's usage text (`evlog --help`).
 std::string ToolUsage();

@@ -226,11 +226,133 @@ TEST(UsageErrorTest, Replay) {
   ExpectUsageError({"replay", "--from-beginning"}, "needs TOPIC");
 }
 
-TEST(UsageErrorTest, LaterCommandsAreNamedAsNotYetAvailable) {
-  auto inv = Parse({"consume", "t", "--group=g"});
-  ASSERT_FALSE(inv.ok());
-  EXPECT_EQ(inv.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(std::string(inv.status().message()), HasSubstr("consume"));
+TEST(ParseCommandLineTest, ConsumeWithDefaults) {
+  auto inv = Parse({"consume", "orders", "--group=billing"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command, Command::kConsume);
+  EXPECT_EQ(inv->topic, "orders");
+  EXPECT_EQ(inv->consume.group, "billing");
+  EXPECT_FALSE(inv->consume.max.has_value());
+  EXPECT_FALSE(inv->consume.idle_timeout_ms.has_value());
+  EXPECT_FALSE(inv->consume.session_timeout_ms.has_value());
+  EXPECT_FALSE(inv->consume.auto_offset_reset_latest);
+}
+
+TEST(ParseCommandLineTest, ConsumeWithAllFlags) {
+  auto inv = Parse({"consume", "orders", "--group", "billing", "--max=10", "--idle-timeout-ms=500",
+                    "--session-timeout-ms=1500", "--auto-offset-reset=latest"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->consume.max, 10);
+  EXPECT_EQ(inv->consume.idle_timeout_ms, 500);
+  EXPECT_EQ(inv->consume.session_timeout_ms, 1500);
+  EXPECT_TRUE(inv->consume.auto_offset_reset_latest);
+}
+
+TEST(ParseCommandLineTest, GroupListDescribeDelete) {
+  auto list = Parse({"group", "list", "--json"});
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->command, Command::kGroupList);
+  EXPECT_TRUE(list->json);
+  auto describe = Parse({"group", "describe", "billing"});
+  ASSERT_TRUE(describe.ok()) << describe.status();
+  EXPECT_EQ(describe->command, Command::kGroupDescribe);
+  EXPECT_EQ(describe->group, "billing");
+  EXPECT_FALSE(describe->json);
+  auto del = Parse({"group", "delete", "billing", "--force"});
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(del->command, Command::kGroupDelete);
+  EXPECT_EQ(del->group, "billing");
+  EXPECT_TRUE(del->force);
+  EXPECT_FALSE(Parse({"group", "delete", "billing"})->force);
+}
+
+TEST(ParseCommandLineTest, GroupResetEveryTarget) {
+  struct Case {
+    std::vector<std::string> flags;
+    ResetKind kind;
+    int64_t value;
+  };
+  const std::vector<Case> cases = {
+      {{"--to-offset=17"}, ResetKind::kToOffset, 17},
+      {{"--to-earliest"}, ResetKind::kToEarliest, 0},
+      {{"--to-latest"}, ResetKind::kToLatest, 0},
+      {{"--to-time=1600000000000"}, ResetKind::kToTime, 1600000000000},
+      {{"--to-time=-1h"}, ResetKind::kToTime, 1700000000000 - 3600000},
+      {{"--to-time=2023-11-14T22:13:20Z"}, ResetKind::kToTime, 1700000000000},
+      {{"--shift-by=-5"}, ResetKind::kShiftBy, -5},
+      {{"--shift-by", "-5"}, ResetKind::kShiftBy, -5},
+      {{"--shift-by=3"}, ResetKind::kShiftBy, 3},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"group", "reset", "billing", "--topic=orders"};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    auto inv = Parse(args);
+    ASSERT_TRUE(inv.ok()) << ::testing::PrintToString(args) << ": " << inv.status();
+    EXPECT_EQ(inv->command, Command::kGroupReset);
+    EXPECT_EQ(inv->group, "billing");
+    EXPECT_EQ(inv->topic, "orders");
+    EXPECT_EQ(inv->group_reset.kind, c.kind) << ::testing::PrintToString(args);
+    EXPECT_EQ(inv->group_reset.value, c.value) << ::testing::PrintToString(args);
+    EXPECT_FALSE(inv->group_reset.partition.has_value());
+    EXPECT_FALSE(inv->force);
+  }
+  auto one = Parse({"group", "reset", "g", "--topic", "t", "--to-earliest", "--partition=3",
+                    "--force", "--json"});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->group_reset.partition, 3);
+  EXPECT_TRUE(one->force);
+  EXPECT_TRUE(one->json);
+}
+
+TEST(UsageErrorTest, ConsumeAndGroup) {
+  ExpectUsageError({"consume", "t"}, "needs --group=G");
+  ExpectUsageError({"consume", "--group=g"}, "needs TOPIC");
+  ExpectUsageError({"consume", "t", "--group=bad/name"}, "not a valid group name");
+  ExpectUsageError({"consume", "t", "--group=g", "--max=0"}, "--max");
+  ExpectUsageError({"consume", "t", "--group=g", "--idle-timeout-ms=0"}, "--idle-timeout-ms");
+  ExpectUsageError({"consume", "t", "--group=g", "--session-timeout-ms=99"},
+                   "--session-timeout-ms");
+  ExpectUsageError({"consume", "t", "--group=g", "--session-timeout-ms=600001"},
+                   "--session-timeout-ms");
+  ExpectUsageError({"consume", "t", "--group=g", "--auto-offset-reset=middle"},
+                   "earliest or latest");
+  ExpectUsageError({"consume", "t", "--group=g", "--from-beginning"}, "unknown flag");
+  ExpectUsageError({"group"}, "subcommand");
+  ExpectUsageError({"group", "rename", "g"}, "unknown command `evlog group rename`");
+  ExpectUsageError({"group", "describe"}, "needs GROUP");
+  ExpectUsageError({"group", "describe", "a b"}, "not a valid group name");
+  ExpectUsageError({"group", "list", "extra"}, "unexpected argument");
+  ExpectUsageError({"group", "delete"}, "needs GROUP");
+  ExpectUsageError({"group", "reset", "g", "--to-earliest"}, "needs --topic=T");
+  ExpectUsageError({"group", "reset", "g", "--topic=t"}, "exactly one of");
+  ExpectUsageError({"group", "reset", "g", "--topic=t", "--to-earliest", "--to-latest"},
+                   "exactly one of");
+  ExpectUsageError({"group", "reset", "g", "--topic=t", "--to-offset=-1"}, "--to-offset");
+  ExpectUsageError({"group", "reset", "g", "--topic=t", "--to-time=soon"}, "--to-time=soon");
+  ExpectUsageError({"group", "reset", "g", "--topic=t", "--shift-by=x"}, "--shift-by");
+  ExpectUsageError({"group", "reset", "g", "--topic=t", "--to-latest", "--partition=-1"},
+                   "--partition");
+  ExpectUsageError({"group", "reset", "g", "--topic=a/b", "--to-latest"}, "not a valid topic");
+}
+
+TEST(HelpTest, ConsumeAndGroupCommandsHaveTheirOwnHelp) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"consume", "--help"}, "Usage: evlog consume TOPIC --group=G"},
+      {{"group", "--help"}, "Usage: evlog group (list|describe|reset|delete)"},
+      {{"help", "group"}, "Usage: evlog group (list|describe|reset|delete)"},
+      {{"group", "list", "--help"}, "Usage: evlog group list"},
+      {{"group", "describe", "--help"}, "Usage: evlog group describe GROUP"},
+      {{"group", "reset", "--help"}, "--shift-by=K"},
+      {{"group", "delete", "-h"}, "Usage: evlog group delete GROUP"},
+      {{"--help"}, "consume TOPIC --group=G"},
+      {{"--help"}, "group reset GROUP --topic=T"},
+  };
+  for (const auto& [args, needle] : cases) {
+    auto inv = Parse(args);
+    ASSERT_TRUE(inv.ok()) << ::testing::PrintToString(args) << ": " << inv.status();
+    EXPECT_EQ(inv->command, Command::kHelp);
+    EXPECT_THAT(inv->help_text, HasSubstr(needle)) << ::testing::PrintToString(args);
+  }
 }
 
 TEST(ParseTimeMsTest, RejectsWhatIsNotATime) {

@@ -8,7 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/testing/child_process.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -28,6 +32,7 @@ namespace {
 
 using evlog::testing::CommandResult;
 using evlog::testing::ServerProcess;
+using evlog::testing::ServerProcessOptions;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -465,7 +470,9 @@ TEST(CliDeadlineTest, StoppedServerEndsAtTheDeadline) {
        std::vector<std::vector<std::string>>{{"topic", "list"},
                                              {"replay", "t", "--from-beginning", "--follow"},
                                              {"produce", "t"},
-                                             {"health"}}) {
+                                             {"health"},
+                                             {"consume", "t", "--group=g"},
+                                             {"group", "list"}}) {
     std::vector<std::string> argv = {EVLOG_CLI_PATH, flag, "--timeout=2s"};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = evlog::testing::RunCommand(argv, "x\n", absl::Seconds(30));
@@ -505,6 +512,15 @@ TEST_F(CliTest, EveryUsageErrorExitsTwo) {
       {"--server", "topic"},
       {"--unknown", "topic", "list"},
       {"--timeout=forever", "topic", "list"},
+      {"consume", "t"},
+      {"consume", "t", "--group=g", "--max=0"},
+      {"consume", "t", "--group=g", "--auto-offset-reset=never"},
+      {"group"},
+      {"group", "describe"},
+      {"group", "reset", "g", "--topic=t"},
+      {"group", "reset", "g", "--to-latest"},
+      {"group", "reset", "g", "--topic=t", "--to-latest", "--to-earliest"},
+      {"group", "delete", "g", "extra"},
   };
   for (const auto& args : cases) {
     CommandResult r = Evlog(args);
@@ -512,9 +528,6 @@ TEST_F(CliTest, EveryUsageErrorExitsTwo) {
     EXPECT_THAT(r.err, StartsWith("evlog: INVALID_ARGUMENT: ")) << ::testing::PrintToString(args);
     EXPECT_EQ(r.out, "");
   }
-  CommandResult later = Evlog({"consume", "t", "--group=g"});
-  EXPECT_EQ(later.exit_code, 2);
-  EXPECT_THAT(later.err, StartsWith("evlog: UNIMPLEMENTED: "));
 }
 
 TEST_F(CliTest, HelpExitsZeroForTheToolAndEachCommand) {
@@ -529,6 +542,12 @@ TEST_F(CliTest, HelpExitsZeroForTheToolAndEachCommand) {
       {"produce", "--help"},
       {"replay", "--help"},
       {"health", "--help"},
+      {"consume", "--help"},
+      {"group", "--help"},
+      {"group", "list", "--help"},
+      {"group", "describe", "--help"},
+      {"group", "reset", "--help"},
+      {"group", "delete", "--help"},
   };
   for (const auto& args : cases) {
     CommandResult r = Evlog(args);
@@ -541,6 +560,371 @@ TEST_F(CliTest, HealthReportsServing) {
   CommandResult r = Evlog({"health"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "SERVING\n");
+}
+
+// --- Consumer groups: consume and group list|describe|reset|delete. ---
+
+// (partition, offset) of each printed record, in print order.
+std::vector<std::pair<int, int64_t>> Positions(const std::vector<nlohmann::json>& records) {
+  std::vector<std::pair<int, int64_t>> out;
+  for (const auto& r : records)
+    out.emplace_back(r["partition"].get<int>(), r["offset"].get<int64_t>());
+  return out;
+}
+
+std::set<std::pair<int, int64_t>> Range(int partition, int64_t from, int64_t to) {
+  std::set<std::pair<int, int64_t>> out;
+  for (int64_t o = from; o < to; ++o) out.insert({partition, o});
+  return out;
+}
+
+class GroupCliTest : public CliTest {
+ protected:
+  // `consume` that should print exactly `n` records: --max stops it then; the idle timeout
+  // only bounds a failure.
+  static std::vector<nlohmann::json> ConsumeN(const std::string& topic, const std::string& group,
+                                              int n) {
+    auto records = Replay({"consume", topic, "--group=" + group, absl::StrCat("--max=", n),
+                           "--idle-timeout-ms=20000"});
+    EXPECT_EQ(records.size(), static_cast<size_t>(n));
+    return records;
+  }
+  // `consume` that should print nothing: it exits after a short idle time.
+  static void ExpectNothingLeft(const std::string& topic, const std::string& group) {
+    EXPECT_THAT(Replay({"consume", topic, "--group=" + group, "--idle-timeout-ms=300"}),
+                ::testing::IsEmpty());
+  }
+  static nlohmann::json Describe(const std::string& group) {
+    CommandResult r = Evlog({"group", "describe", group, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+  static void Reset(const std::string& group, std::vector<std::string> flags) {
+    std::vector<std::string> args = {"group", "reset", group};
+    args.insert(args.end(), flags.begin(), flags.end());
+    CommandResult r = Evlog(args);
+    ASSERT_EQ(r.exit_code, 0) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("NEW OFFSET"));
+  }
+};
+
+TEST_F(GroupCliTest, ConsumePrintsTheContractsJsonLinesCommitsThemAndTheNextRunResumes) {
+  CreateTopic("orders-c", 3);
+  for (int p = 0; p < 3; ++p) {
+    Produce("orders-c",
+            {absl::StrCat("p", p, "-0"), absl::StrCat("p", p, "-1"), absl::StrCat("p", p, "-2"),
+             absl::StrCat("p", p, "-3")},
+            {absl::StrCat("--partition=", p)});
+  }
+  CommandResult first = Evlog({"consume", "orders-c", "--group=billing", "--max=5"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.err, "");
+  std::vector<std::string> lines = Lines(first.out);
+  ASSERT_EQ(lines.size(), 5u);
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, ::testing::MatchesRegex(
+                          R"(\{"topic":"orders-c","partition":[0-2],"offset":[0-3],"timestamp_ms":)"
+                          R"([0-9]+,"key":"","value":"p[0-2]-[0-3]","headers":\{\}\})"));
+  }
+  std::set<std::pair<int, int64_t>> seen;
+  std::vector<nlohmann::json> first_records;
+  for (const std::string& line : lines) first_records.push_back(nlohmann::json::parse(line));
+  for (const auto& pos : Positions(first_records)) EXPECT_TRUE(seen.insert(pos).second);
+
+  // The next run resumes after what the first printed: together exactly everything.
+  auto second = ConsumeN("orders-c", "billing", 7);
+  std::map<int, int64_t> last;
+  for (const auto& [p, o] : Positions(second)) {
+    EXPECT_TRUE(seen.insert({p, o}).second) << p << "@" << o << " printed twice";
+    if (last.contains(p)) {
+      EXPECT_GT(o, last[p]) << "offset order within partition " << p;
+    }
+    last[p] = o;
+  }
+  std::set<std::pair<int, int64_t>> all;
+  for (int p = 0; p < 3; ++p) {
+    auto r = Range(p, 0, 4);
+    all.insert(r.begin(), r.end());
+  }
+  EXPECT_EQ(seen, all);
+  ExpectNothingLeft("orders-c", "billing");
+  const nlohmann::json billing = Describe("billing");
+  for (const auto& p : billing["partitions"]) {
+    EXPECT_EQ(p["committed_offset"], 4);
+    EXPECT_EQ(p["lag"], 0);
+  }
+}
+
+TEST_F(GroupCliTest, DescribeShowsLagEndMinusWhatWasConsumedPerPartition) {
+  // One partition: produce N = 10, consume M = 4, lag N - M = 6.
+  CreateTopic("lag-one");
+  std::vector<std::string> ten;
+  for (int i = 0; i < 10; ++i) ten.push_back(absl::StrCat("v", i));
+  Produce("lag-one", ten);
+  ConsumeN("lag-one", "lag-one-g", 4);
+  nlohmann::json d = Describe("lag-one-g");
+  ASSERT_EQ(d["partitions"].size(), 1u);
+  EXPECT_EQ(d["partitions"][0]["committed_offset"], 4);
+  EXPECT_EQ(d["partitions"][0]["end_offset"], 10);
+  EXPECT_EQ(d["partitions"][0]["lag"], 6);
+  EXPECT_GT(d["partitions"][0]["commit_time_ms"].get<int64_t>(), 0);
+  EXPECT_EQ(d["partitions"][0]["owner"], "") << "the consumer left";
+  EXPECT_TRUE(d["members"].empty());
+  CommandResult table = Evlog({"group", "describe", "lag-one-g"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("group:              lag-one-g\n"));
+  EXPECT_THAT(table.out, ::testing::ContainsRegex("lag-one +0 +4 +10 +6 +- +20[0-9-]+T"));
+  EXPECT_THAT(table.out, HasSubstr("total lag: 6\n"));
+
+  // Three partitions of 5, 7 and 9 records (N = 21); consume M = 10: per partition the lag is
+  // its end minus what was printed from it, and they add up to N - M = 11.
+  CreateTopic("lag-three", 3);
+  const std::vector<int> sizes = {5, 7, 9};
+  for (int p = 0; p < 3; ++p) {
+    std::vector<std::string> values;
+    for (int i = 0; i < sizes[p]; ++i) values.push_back(absl::StrCat(p, "-", i));
+    Produce("lag-three", values, {absl::StrCat("--partition=", p)});
+  }
+  std::map<int, int64_t> printed;
+  for (const auto& [p, o] : Positions(ConsumeN("lag-three", "lag-three-g", 10))) {
+    EXPECT_EQ(o, printed[p]) << "each partition in offset order from 0";
+    ++printed[p];
+  }
+  d = Describe("lag-three-g");
+  ASSERT_EQ(d["partitions"].size(), 3u);
+  int64_t total = 0;
+  for (const auto& part : d["partitions"]) {
+    const int p = part["partition"];
+    EXPECT_EQ(part["end_offset"], sizes[p]);
+    EXPECT_EQ(part["lag"], sizes[p] - printed[p]) << "partition " << p;
+    if (printed[p] > 0) {
+      EXPECT_EQ(part["committed_offset"], printed[p]) << "partition " << p;
+    }
+    total += part["lag"].get<int64_t>();
+  }
+  EXPECT_EQ(total, 21 - 10);
+}
+
+TEST_F(GroupCliTest, TwoGroupsOnOneTopicEachSeeEverythingIndependently) {
+  CreateTopic("fanout", 4);
+  for (int p = 0; p < 4; ++p) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 25; ++i) values.push_back(absl::StrCat(p, "-", i));
+    Produce("fanout", values, {absl::StrCat("--partition=", p)});
+  }
+  std::vector<std::unique_ptr<evlog::testing::ChildProcess>> runs;
+  for (const std::string group : {"fan-a", "fan-b"}) {
+    auto child = evlog::testing::ChildProcess::Start(FollowArgv(
+        {"consume", "fanout", "--group=" + group, "--max=100", "--idle-timeout-ms=20000"}));
+    ASSERT_TRUE(child.ok()) << child.status();
+    runs.push_back(*std::move(child));
+  }
+  std::set<std::pair<int, int64_t>> all;
+  for (int p = 0; p < 4; ++p) {
+    auto r = Range(p, 0, 25);
+    all.insert(r.begin(), r.end());
+  }
+  for (auto& run : runs) {
+    EXPECT_EQ(run->Wait(absl::Now() + absl::Seconds(60)), 0) << run->Stderr();
+    std::vector<nlohmann::json> records;
+    for (const std::string& line : run->Lines()) records.push_back(nlohmann::json::parse(line));
+    auto positions = Positions(records);
+    EXPECT_EQ(positions.size(), 100u);
+    const std::set<std::pair<int, int64_t>> distinct(positions.begin(), positions.end());
+    EXPECT_EQ(distinct, all);
+  }
+  // Each group's offsets are its own: new records go to both; consuming them in one group
+  // leaves the other's lag as it was.
+  Produce("fanout", {"late-1", "late-2"}, {"--partition=0"});
+  EXPECT_THAT(
+      Positions(ConsumeN("fanout", "fan-a", 2)),
+      ::testing::ElementsAre(std::make_pair(0, int64_t{25}), std::make_pair(0, int64_t{26})));
+  int64_t lag_a = 0, lag_b = 0;
+  const nlohmann::json a = Describe("fan-a"), b = Describe("fan-b");
+  for (const auto& p : a["partitions"]) lag_a += p["lag"].get<int64_t>();
+  for (const auto& p : b["partitions"]) lag_b += p["lag"].get<int64_t>();
+  EXPECT_EQ(lag_a, 0);
+  EXPECT_EQ(lag_b, 2);
+}
+
+TEST_F(GroupCliTest, ResetByOffsetTimeEarliestLatestAndShiftIsWhatConsumeThenPrints) {
+  CreateTopic("rs", 2);
+  for (int p = 0; p < 2; ++p) {
+    Produce("rs", {"old-0", "old-1", "old-2", "old-3", "old-4"}, {absl::StrCat("--partition=", p)});
+  }
+  int64_t boundary = 0;
+  for (const auto& r : Replay({"replay", "rs", "--from-beginning"})) {
+    boundary = std::max(boundary, r["timestamp_ms"].get<int64_t>() + 1);
+  }
+  // Wait (with a deadline) until the server's clock, which stamps the records, is past it.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::ToUnixMillis(absl::Now()) <= boundary + 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  for (int p = 0; p < 2; ++p) {
+    Produce("rs", {"new-5", "new-6", "new-7", "new-8", "new-9"}, {absl::StrCat("--partition=", p)});
+  }
+  auto both = [](int64_t from, int64_t to) {
+    auto a = Range(0, from, to), b = Range(1, from, to);
+    a.insert(b.begin(), b.end());
+    return a;
+  };
+  auto set_of = [](const std::vector<nlohmann::json>& records) {
+    auto p = Positions(records);
+    return std::set<std::pair<int, int64_t>>(p.begin(), p.end());
+  };
+
+  EXPECT_EQ(set_of(ConsumeN("rs", "rs-g", 20)), both(0, 10));
+  ExpectNothingLeft("rs", "rs-g");
+
+  Reset("rs-g", {"--topic=rs", "--to-offset=3"});
+  EXPECT_EQ(set_of(ConsumeN("rs", "rs-g", 14)), both(3, 10));
+  ExpectNothingLeft("rs", "rs-g");
+
+  Reset("rs-g", {"--topic=rs", "--to-earliest"});
+  EXPECT_EQ(set_of(ConsumeN("rs", "rs-g", 20)), both(0, 10));
+
+  Reset("rs-g", {"--topic=rs", "--to-latest"});
+  ExpectNothingLeft("rs", "rs-g");
+
+  Reset("rs-g", {"--topic=rs", "--shift-by=-2"});
+  EXPECT_EQ(set_of(ConsumeN("rs", "rs-g", 4)), both(8, 10));
+
+  Reset("rs-g", {"--topic=rs", absl::StrCat("--to-time=", boundary)});
+  auto since = ConsumeN("rs", "rs-g", 10);
+  EXPECT_EQ(set_of(since), both(5, 10));
+  for (const auto& r : since) EXPECT_THAT(r["value"].get<std::string>(), StartsWith("new-"));
+  ExpectNothingLeft("rs", "rs-g");
+
+  // One partition only; its new offset is printed (--json for scripts).
+  CommandResult one =
+      Evlog({"group", "reset", "rs-g", "--topic=rs", "--to-earliest", "--partition=1", "--json"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, R"({"group":"rs-g","topic":"rs","offsets":[{"partition":1,"offset":0}]})"
+                     "\n");
+  EXPECT_EQ(set_of(ConsumeN("rs", "rs-g", 10)), Range(1, 0, 10));
+  ExpectNothingLeft("rs", "rs-g");
+
+  // Shifts are kept within the partition's offsets.
+  Reset("rs-g", {"--topic=rs", "--shift-by=-1000"});
+  EXPECT_EQ(set_of(ConsumeN("rs", "rs-g", 20)), both(0, 10));
+
+  CommandResult past = Evlog({"group", "reset", "rs-g", "--topic=rs", "--to-offset=11"});
+  EXPECT_EQ(past.exit_code, 1);
+  EXPECT_THAT(past.err, StartsWith("evlog: OUT_OF_RANGE: "));
+  CommandResult no_partition =
+      Evlog({"group", "reset", "rs-g", "--topic=rs", "--to-latest", "--partition=2"});
+  EXPECT_EQ(no_partition.exit_code, 1);
+  EXPECT_THAT(no_partition.err, StartsWith("evlog: OUT_OF_RANGE: "));
+}
+
+TEST_F(GroupCliTest, ResetAndDeleteRefuseALiveGroupUnlessForcedAndTheMemberRejoins) {
+  CreateTopic("live");
+  Produce("live", {"a", "b", "c"});
+  Child consumer(FollowArgv({"consume", "live", "--group=live-g", "--session-timeout-ms=3000"}));
+  ASSERT_TRUE(consumer.started());
+  ASSERT_EQ(consumer.ReadLines(3, absl::Now() + absl::Seconds(30)).size(), 3u);
+
+  CommandResult refused = Evlog({"group", "reset", "live-g", "--topic=live", "--to-earliest"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, StartsWith("evlog: FAILED_PRECONDITION: "));
+  CommandResult not_deleted = Evlog({"group", "delete", "live-g"});
+  EXPECT_EQ(not_deleted.exit_code, 1);
+  EXPECT_THAT(not_deleted.err, StartsWith("evlog: FAILED_PRECONDITION: "));
+  nlohmann::json d = Describe("live-g");
+  ASSERT_EQ(d["members"].size(), 1u);
+  EXPECT_EQ(d["partitions"][0]["owner"], d["members"][0]["member_id"]);
+
+  // Forced: the member is removed, joins again and prints everything from the new offset.
+  CommandResult forced =
+      Evlog({"group", "reset", "live-g", "--topic=live", "--to-earliest", "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  std::vector<std::string> lines = consumer.ReadLines(6, absl::Now() + absl::Seconds(30));
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(lines[3], HasSubstr(R"("offset":0,)"));
+  EXPECT_THAT(lines[5], HasSubstr(R"("value":"c")"));
+  consumer.Signal(SIGTERM);
+  EXPECT_EQ(consumer.Wait(absl::Now() + absl::Seconds(30)), 0);
+
+  EXPECT_THAT(Lines(Evlog({"group", "list"}).out), ::testing::Contains("live-g"));
+  CommandResult deleted = Evlog({"group", "delete", "live-g"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(deleted.out, "deleted group live-g\n");
+  CommandResult gone = Evlog({"group", "describe", "live-g"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_THAT(gone.err, StartsWith("evlog: NOT_FOUND: "));
+  EXPECT_THAT(Lines(Evlog({"group", "list"}).out), ::testing::Not(::testing::Contains("live-g")));
+}
+
+TEST_F(GroupCliTest, ListAndServerErrorsExitOneWithTheStatusName) {
+  CreateTopic("listed");
+  Produce("listed", {"x"});
+  ConsumeN("listed", "listed-a", 1);
+  ConsumeN("listed", "listed-b", 1);
+  CommandResult list = Evlog({"group", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(Lines(list.out), ::testing::IsSupersetOf({"listed-a", "listed-b"}));
+  auto json = nlohmann::json::parse(Evlog({"group", "list", "--json"}).out);
+  auto names = json.get<std::vector<std::string>>();
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"listed-a", "listed-b"}));
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string prefix;
+  };
+  const std::vector<Case> cases = {
+      {{"consume", "missing", "--group=g"}, "evlog: NOT_FOUND: "},
+      {{"group", "describe", "no-such-group"}, "evlog: NOT_FOUND: "},
+      {{"group", "delete", "no-such-group"}, "evlog: NOT_FOUND: "},
+      {{"group", "reset", "listed-a", "--topic=missing", "--to-earliest"}, "evlog: NOT_FOUND: "},
+  };
+  for (const Case& c : cases) {
+    CommandResult r = Evlog(c.args);
+    EXPECT_EQ(r.exit_code, 1) << ::testing::PrintToString(c.args) << ": " << r.err;
+    EXPECT_THAT(r.err, StartsWith(c.prefix)) << ::testing::PrintToString(c.args);
+    EXPECT_EQ(r.out, "") << ::testing::PrintToString(c.args);
+  }
+}
+
+// A committed offset that retention overtook: consume warns and resumes at the start offset.
+TEST(CliRetentionTest, ConsumeWarnsWhenRetentionRemovedUnreadRecords) {
+  ServerProcessOptions options;
+  options.extra_flags = {"--retention-check-interval=100ms", "--segment-max-bytes=1"};
+  auto server = ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto evlog = [&](std::vector<std::string> args, const std::string& input = "") {
+    std::vector<std::string> argv = {EVLOG_CLI_PATH, "--server=" + (*server)->address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = evlog::testing::RunCommand(argv, input, absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : CommandResult{};
+  };
+  auto start_offset = [&] {
+    auto d = nlohmann::json::parse(evlog({"topic", "describe", "trim", "--json"}).out);
+    return d["partition_info"][0]["start_offset"].get<int64_t>();
+  };
+  ASSERT_EQ(evlog({"topic", "create", "trim", "--retention-bytes=1"}).exit_code, 0);
+  ASSERT_EQ(evlog({"produce", "trim"}, "a\n").exit_code, 0);
+  ASSERT_EQ(evlog({"produce", "trim"}, "b\n").exit_code, 0);
+  CommandResult first = evlog({"consume", "trim", "--group=slow", "--max=1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const int64_t committed = nlohmann::json::parse(first.out)["offset"].get<int64_t>() + 1;
+  for (const char* v : {"c\n", "d\n", "e\n"}) ASSERT_EQ(evlog({"produce", "trim"}, v).exit_code, 0);
+  // Wait (with a deadline) for retention to remove records past the committed offset.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (start_offset() <= committed && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_GT(start_offset(), committed);
+  CommandResult r =
+      evlog({"consume", "trim", "--group=slow", "--max=1", "--idle-timeout-ms=20000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const int64_t resumed = nlohmann::json::parse(r.out)["offset"].get<int64_t>();
+  EXPECT_GT(resumed, committed);
+  EXPECT_EQ(r.err, absl::StrCat("evlog: warning: retention removed records of trim:0 that group "
+                                "slow had not read; reading resumes at offset ",
+                                resumed, ", the partition's start offset\n"));
 }
 
 }  // namespace

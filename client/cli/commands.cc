@@ -18,6 +18,9 @@
 #include "absl/time/time.h"
 #include "client/admin.h"
 #include "client/channel.h"
+#include "client/cli/group_format.h"
+#include "client/consumer.h"
+#include "client/group_admin.h"
 #include "client/json_format.h"
 #include "client/producer.h"
 #include "client/reader.h"
@@ -87,8 +90,13 @@ class LineWriter {
     line.push_back('\n');
     std::fwrite(line.data(), 1, line.size(), stdout);
   }
-  void Flush() { std::fflush(stdout); }
+  // False if stdout failed (closed pipe, full disk): the lines may not have arrived.
+  bool Flush() { return std::fflush(stdout) == 0 && !std::ferror(stdout); }
 };
+
+std::unique_ptr<client::GroupAdmin> MakeGroupAdmin(const Invocation& inv) {
+  return client::GroupAdmin::Create(inv.server, {.timeout = inv.timeout});
+}
 
 }  // namespace
 
@@ -413,6 +421,149 @@ int RunReplay(const Invocation& inv) {
   return kExitOk;
 }
 
+int RunConsume(const Invocation& inv) {
+  const ConsumeArgs& args = inv.consume;
+  client::ConsumerOptions options;
+  options.group = args.group;
+  options.topics = {inv.topic};
+  if (args.session_timeout_ms.has_value()) {
+    options.session_timeout = absl::Milliseconds(*args.session_timeout_ms);
+  }
+  options.auto_offset_reset =
+      args.auto_offset_reset_latest ? client::OffsetReset::kLatest : client::OffsetReset::kEarliest;
+  // Commit explicitly, after the lines reached stdout: "commits what it printed".
+  options.auto_commit = false;
+  options.call_timeout = inv.timeout;
+  options.give_up_after = inv.timeout;
+  options.reader.idle_timeout = inv.timeout;
+  options.reader.heartbeat = std::min(absl::Seconds(5), inv.timeout / 3);
+  // Retention removed records the group had not read: say so (they cannot be printed).
+  options.on_assignment = [group = args.group](const client::AssignmentChange& change) {
+    for (const client::AssignedPartition& a : change.assigned) {
+      if (!a.trimmed) continue;
+      std::cerr << absl::StrCat("evlog: warning: retention removed records of ", a.tp.topic, ":",
+                                a.tp.partition, " that group ", group,
+                                " had not read; reading resumes at offset ", a.start_offset,
+                                ", the partition's start offset\n");
+    }
+  };
+  auto consumer = client::Consumer::Create(client::CreateEvlogChannel(inv.server), options);
+  if (!consumer.ok()) return Fail(consumer.status());
+
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  // A closed stdout (`evlog consume ... | head`) ends the loop with a write error instead of
+  // killing the process, so what was not printed is not committed and the group is left.
+  std::signal(SIGPIPE, SIG_IGN);
+  LineWriter out;
+  absl::Status status;
+  int64_t printed = 0;
+  absl::Time last_record = absl::Now();
+  constexpr size_t kBatch = 10000;
+  while (!g_interrupted) {
+    if (args.max.has_value() && printed >= *args.max) break;
+    const absl::Time now = absl::Now();
+    // Wake at least every 100 ms to notice signals.
+    absl::Time deadline = now + absl::Milliseconds(100);
+    if (args.idle_timeout_ms.has_value()) {
+      const absl::Time idle_end = last_record + absl::Milliseconds(*args.idle_timeout_ms);
+      if (now >= idle_end) break;
+      deadline = std::min(deadline, idle_end);
+    }
+    size_t want = kBatch;
+    if (args.max.has_value())
+      want = static_cast<size_t>(std::min<int64_t>(*args.max - printed, kBatch));
+    absl::StatusOr<std::vector<client::ConsumedRecord>> records = (*consumer)->Poll(want, deadline);
+    if (!records.ok()) {
+      status = records.status();
+      break;
+    }
+    if (records->empty()) continue;
+    for (const client::ConsumedRecord& r : *records) out.Write(r);
+    if (!out.Flush()) {
+      status = absl::DataLossError(
+          absl::StrCat("cannot write to standard output (", std::strerror(errno), "); ", printed,
+                       " records were printed and committed, the last batch was not committed"));
+      break;
+    }
+    printed += static_cast<int64_t>(records->size());
+    last_record = absl::Now();
+    // Lost partitions (FAILED_PRECONDITION) are normal during a rebalance: their new owner
+    // prints from the group's committed offset. Other failures are retried by the next
+    // commit; if the server stays unreachable, Poll reports it.
+    (*consumer)->Commit().IgnoreError();
+  }
+  if (status.ok()) {
+    absl::Status committed = (*consumer)->Commit();
+    if (!committed.ok() && !absl::IsFailedPrecondition(committed)) status = committed;
+  }
+  absl::Status closed = (*consumer)->Close();
+  if (status.ok()) status = closed;
+  if (!status.ok()) return Fail(status);
+  return kExitOk;
+}
+
+int RunGroupList(const Invocation& inv) {
+  absl::StatusOr<std::vector<std::string>> names = MakeGroupAdmin(inv)->ListGroups();
+  if (!names.ok()) return Fail(names.status());
+  if (inv.json) {
+    std::cout << nlohmann::json(*names).dump() << std::endl;
+  } else {
+    for (const std::string& name : *names) std::cout << name << "\n";
+    std::cout.flush();
+  }
+  return kExitOk;
+}
+
+int RunGroupDescribe(const Invocation& inv) {
+  absl::StatusOr<client::GroupInfo> group = MakeGroupAdmin(inv)->DescribeGroup(inv.group);
+  if (!group.ok()) return Fail(group.status());
+  if (inv.json) {
+    std::cout << FormatGroupJson(*group) << std::endl;
+  } else {
+    std::cout << FormatGroupTable(*group);
+    std::cout.flush();
+  }
+  return kExitOk;
+}
+
+int RunGroupReset(const Invocation& inv) {
+  const GroupResetArgs& args = inv.group_reset;
+  client::ResetTarget target;
+  target.value = args.value;
+  switch (args.kind) {
+    case ResetKind::kToOffset:
+      target.kind = client::ResetTarget::kToOffset;
+      break;
+    case ResetKind::kToEarliest:
+      target.kind = client::ResetTarget::kToEarliest;
+      break;
+    case ResetKind::kToLatest:
+      target.kind = client::ResetTarget::kToLatest;
+      break;
+    case ResetKind::kToTime:
+      target.kind = client::ResetTarget::kToTime;
+      break;
+    case ResetKind::kShiftBy:
+      target.kind = client::ResetTarget::kShiftBy;
+      break;
+  }
+  auto offsets =
+      MakeGroupAdmin(inv)->ResetOffsets(inv.group, inv.topic, args.partition, target, inv.force);
+  if (!offsets.ok()) return Fail(offsets.status());
+  std::cout << FormatResetResult(inv.group, inv.topic, *offsets, inv.json);
+  std::cout.flush();
+  return kExitOk;
+}
+
+int RunGroupDelete(const Invocation& inv) {
+  if (absl::Status s = MakeGroupAdmin(inv)->DeleteGroup(inv.group, inv.force); !s.ok()) {
+    return Fail(s);
+  }
+  std::cout << "deleted group " << inv.group << std::endl;
+  return kExitOk;
+}
+
 int RunHealth(const Invocation& inv) {
   auto admin = MakeAdmin(inv);
   absl::StatusOr<client::HealthState> state = admin->CheckHealth(inv.health_service);
@@ -453,6 +604,16 @@ int Run(const Invocation& inv) {
       return RunProduce(inv);
     case Command::kReplay:
       return RunReplay(inv);
+    case Command::kConsume:
+      return RunConsume(inv);
+    case Command::kGroupList:
+      return RunGroupList(inv);
+    case Command::kGroupDescribe:
+      return RunGroupDescribe(inv);
+    case Command::kGroupReset:
+      return RunGroupReset(inv);
+    case Command::kGroupDelete:
+      return RunGroupDelete(inv);
     case Command::kHealth:
       return RunHealth(inv);
   }

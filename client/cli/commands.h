@@ -19,6 +19,11 @@ int RunTopicDescribe(const Invocation& inv);
 int RunTopicDelete(const Invocation& inv);
 int RunProduce(const Invocation& inv);
 int RunReplay(const Invocation& inv);
+int RunConsume(const Invocation& inv);
+int RunGroupList(const Invocation& inv);
+int RunGroupDescribe(const Invocation& inv);
+int RunGroupReset(const Invocation& inv);
+int RunGroupDelete(const Invocation& inv);
 int RunHealth(const Invocation& inv);
 
 // Prints `evlog: STATUS_NAME: message` to stderr.
