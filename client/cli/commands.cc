@@ -117,9 +117,8 @@ int RunTopicCreate(const Invocation& inv) {
   return kExitOk;
 }
 
-int RunTopicList(const Invocation& inv) {
-  auto admin = MakeAdmin(inv);
-  absl::StatusOr<std::vector<std::string>> names = admin->ListTopics();
+// Prints a list of names: one per line, or a JSON array with --json.
+int PrintNames(const Invocation& inv, const absl::StatusOr<std::vector<std::string>>& names) {
   if (!names.ok()) return Fail(names.status());
   if (inv.json) {
     std::cout << nlohmann::json(*names).dump() << std::endl;
@@ -129,6 +128,8 @@ int RunTopicList(const Invocation& inv) {
   }
   return kExitOk;
 }
+
+int RunTopicList(const Invocation& inv) { return PrintNames(inv, MakeAdmin(inv)->ListTopics()); }
 
 int RunTopicDescribe(const Invocation& inv) {
   auto admin = MakeAdmin(inv);
@@ -504,15 +505,7 @@ int RunConsume(const Invocation& inv) {
 }
 
 int RunGroupList(const Invocation& inv) {
-  absl::StatusOr<std::vector<std::string>> names = MakeGroupAdmin(inv)->ListGroups();
-  if (!names.ok()) return Fail(names.status());
-  if (inv.json) {
-    std::cout << nlohmann::json(*names).dump() << std::endl;
-  } else {
-    for (const std::string& name : *names) std::cout << name << "\n";
-    std::cout.flush();
-  }
-  return kExitOk;
+  return PrintNames(inv, MakeGroupAdmin(inv)->ListGroups());
 }
 
 int RunGroupDescribe(const Invocation& inv) {
