@@ -8,15 +8,12 @@
 namespace evlog::client {
 
 absl::Duration Backoff::NextDelay(const absl::Status& status) {
-  const double low = 1.0 - options_.jitter;
-  const double high = 1.0 + options_.jitter;
-  absl::Duration delay = current_ * absl::Uniform(rng_, low, high);
-  delay = std::min(delay, options_.max);
+  const absl::Duration step = std::min(current_, options_.max);
   current_ = std::min(current_ * options_.multiplier, options_.max);
   if (std::optional<absl::Duration> hint = RetryAfter(status); hint.has_value()) {
-    delay = std::max(delay, *hint);
+    return *hint * absl::Uniform(rng_, 1.0, 1.0 + std::max(0.0, options_.jitter));
   }
-  return delay;
+  return step * absl::Uniform(rng_, 0.0, 1.0);
 }
 
 bool IsRetriable(const absl::Status& status) {

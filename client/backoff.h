@@ -1,4 +1,9 @@
-// Jittered exponential backoff for retrying calls that failed with a retriable status.
+// Exponential backoff with full jitter for retrying calls that failed with a retriable status.
+//
+// Each delay is drawn uniformly from [0, d] where d doubles per attempt up to a cap ("full
+// jitter"): thousands of clients cut off together and retrying together spread their attempts
+// over the whole window instead of coming back in waves. A server's retry hint (retry-after-ms)
+// is a floor: the delay is then the hint plus up to `jitter` of it, never less.
 //
 // Example:
 //   Backoff backoff;
@@ -23,8 +28,8 @@ struct BackoffOptions {
   absl::Duration initial = absl::Milliseconds(50);  // first delay. Default: 50 ms.
   absl::Duration max = absl::Seconds(5);            // cap on any delay. Default: 5 s.
   double multiplier = 2.0;                          // growth per attempt. Default: 2.
-  // Each delay is drawn uniformly from [d * (1 - jitter), d * (1 + jitter)] (capped at max),
-  // so that many clients rejected together do not retry together. Default: 0.2.
+  // With a server's retry hint h, the delay is drawn from [h, h * (1 + jitter)], so that the
+  // clients refused together do not all come back at the same instant. Default: 0.2.
   double jitter = 0.2;
 };
 
@@ -32,11 +37,12 @@ class Backoff {
  public:
   explicit Backoff(const BackoffOptions& options = {}) : options_(options) {}
 
-  // The delay before the next attempt, and advances the schedule. If `status` carries the
-  // server's retry hint (see RetryAfter in grpc_status.h), the delay is at least that hint.
+  // The delay before the next attempt, uniform in [0, d] for the current step d (full jitter),
+  // and advances the schedule. If `status` carries the server's retry hint (see RetryAfter in
+  // grpc_status.h), the delay is the hint plus up to `jitter` of it instead.
   absl::Duration NextDelay(const absl::Status& status = absl::OkStatus());
 
-  // The un-jittered delay NextDelay would start from, without advancing.
+  // The current step d (the most NextDelay may return without a hint), without advancing.
   absl::Duration Peek() const { return current_; }
 
   // Back to the initial delay (after a success).

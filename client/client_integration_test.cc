@@ -228,7 +228,9 @@ TEST(ClientDeadlineTest, StoppedServerHitsDeadlinesInsteadOfHanging) {
   const std::string address = (*server)->address();
   auto admin = Admin::Create(address, {.timeout = absl::Seconds(2)});
   ASSERT_TRUE(admin->CreateTopic("stall", {.partitions = 1}).ok());
-  auto producer = Producer::Create(address, {.ack_timeout = absl::Seconds(2)});
+  // The idempotent producer resends unanswered batches until their delivery timeout.
+  auto producer = Producer::Create(
+      address, {.ack_timeout = absl::Seconds(2), .delivery_timeout = absl::Seconds(5)});
   ASSERT_TRUE(producer->Send("stall", {.value = "before"}, 0).ok());
   ASSERT_TRUE(producer->Flush(absl::Now() + absl::Seconds(30)).ok());
   auto reader = Reader::Create(

@@ -1,5 +1,7 @@
 #include "client/grpc_status.h"
 
+#include <algorithm>
+
 #include "client/backoff.h"
 #include "gtest/gtest.h"
 
@@ -29,27 +31,37 @@ TEST(RetryAfterTest, ReadsThePayload) {
   EXPECT_EQ(*RetryAfter(s), absl::Milliseconds(250));
 }
 
-TEST(BackoffTest, GrowsWithinJitterAndCaps) {
+TEST(BackoffTest, FullJitterWithinAGrowingCappedStep) {
   Backoff backoff({.initial = absl::Milliseconds(100),
                    .max = absl::Milliseconds(400),
                    .multiplier = 2.0,
                    .jitter = 0.2});
-  absl::Duration d1 = backoff.NextDelay();
-  EXPECT_GE(d1, absl::Milliseconds(80));
-  EXPECT_LE(d1, absl::Milliseconds(120));
-  absl::Duration d2 = backoff.NextDelay();
-  EXPECT_GE(d2, absl::Milliseconds(160));
-  EXPECT_LE(d2, absl::Milliseconds(240));
-  for (int i = 0; i < 10; ++i) EXPECT_LE(backoff.NextDelay(), absl::Milliseconds(400));
+  EXPECT_LE(backoff.NextDelay(), absl::Milliseconds(100));
+  EXPECT_EQ(backoff.Peek(), absl::Milliseconds(200));
+  EXPECT_LE(backoff.NextDelay(), absl::Milliseconds(200));
+  absl::Duration longest = absl::ZeroDuration();
+  for (int i = 0; i < 200; ++i) {
+    const absl::Duration d = backoff.NextDelay();
+    EXPECT_GE(d, absl::ZeroDuration());
+    EXPECT_LE(d, absl::Milliseconds(400));
+    longest = std::max(longest, d);
+  }
+  EXPECT_EQ(backoff.Peek(), absl::Milliseconds(400));
+  // 200 uniform draws from [0, 400 ms]: all below 200 ms has probability 2^-200.
+  EXPECT_GT(longest, absl::Milliseconds(200));
   backoff.Reset();
   EXPECT_EQ(backoff.Peek(), absl::Milliseconds(100));
 }
 
-TEST(BackoffTest, HonoursTheServersHint) {
-  Backoff backoff({.initial = absl::Milliseconds(10)});
+TEST(BackoffTest, HonoursTheServersHintPlusJitter) {
+  Backoff backoff({.initial = absl::Milliseconds(10), .jitter = 0.2});
   absl::Status s = absl::ResourceExhaustedError("busy");
   s.SetPayload(kRetryAfterPayload, absl::Cord("700"));
-  EXPECT_GE(backoff.NextDelay(s), absl::Milliseconds(700));
+  for (int i = 0; i < 20; ++i) {
+    const absl::Duration d = backoff.NextDelay(s);
+    EXPECT_GE(d, absl::Milliseconds(700));
+    EXPECT_LE(d, absl::Milliseconds(840));
+  }
 }
 
 TEST(IsRetriableTest, OnlyUnavailableAndResourceExhausted) {

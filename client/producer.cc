@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/admin.h"
@@ -34,8 +35,17 @@ using ProduceStream =
 constexpr int64_t kRecordOverhead = 29;
 // Per header: the Header's tag and length plus its two fields' tags and lengths.
 constexpr int64_t kHeaderOverhead = 18;
-// The request's own fields besides the records (request id, partition, topic framing).
-constexpr int64_t kRequestOverhead = 32;
+// The request's own fields besides the records (request id, partition, topic framing,
+// producer id, epoch and sequence).
+constexpr int64_t kRequestOverhead = 64;
+// The server remembers the last 5 batches of each idempotent producer per partition
+// (storage/producer_state.h): with more in flight, a resend could fall out of that window and be
+// refused as an old duplicate instead of answered with its offsets.
+constexpr int32_t kMaxInFlightPerPartition = 5;
+
+bool IsSequenceGap(const absl::Status& status) {
+  return absl::IsFailedPrecondition(status) && absl::StrContains(status.message(), "sequence gap");
+}
 
 // A record's size as the server limits it: key + value + header names and values.
 int64_t RecordBytes(const ProducerRecord& r) {
@@ -62,6 +72,15 @@ struct Batch {
   int64_t first_seq = 0;  // sequence number of its first record (for Flush)
   absl::Time created;     // when its first record was added (linger)
   absl::Time delivery_deadline;
+  // Idempotence: the producer id and sequence the batch was first sent with. A batch keeps them
+  // across resends (that is what lets the server recognise a retry) until a rebind.
+  int64_t producer_id = 0;
+  int16_t producer_epoch = 0;
+  int32_t base_sequence = -1;  // -1: not yet sent
+  // True from each send until the server answered it: a broken stream leaves the outcome
+  // unknown (it may have been stored). An answer, success or refusal, is definitive.
+  bool maybe_stored = false;
+  bool gap = false;  // its last answer was "sequence gap"
 };
 
 // Per (topic, partition): the batch being filled and the retry state that keeps order.
@@ -77,6 +96,14 @@ struct Domain {
   absl::Status retry_status;
   absl::Time resume_at = absl::InfinitePast();
   Backoff backoff;
+  // Idempotence: the producer id the partition's new batches are sent with, and the sequence
+  // of the next record. needs_producer_id: get a fresh id before sending again (the server no
+  // longer continues the old id's sequence: a batch before was refused for good, or the
+  // sequence space is used up).
+  int64_t producer_id = 0;
+  int16_t producer_epoch = 0;
+  int32_t next_sequence = 0;
+  bool needs_producer_id = false;
 };
 
 // One Produce stream: its call, and the thread reading its responses.
@@ -271,6 +298,9 @@ class ProducerImpl final : public Producer {
         max_in_flight_ = std::min(max_in_flight_, server->max_inflight_per_stream);
       }
     }
+    // Idempotence needs InitProducer (every evlogd since v1 has it); ids are fetched by the
+    // sender, per partition, when a batch is first sent.
+    idempotent_ = options_.idempotent;
     configured_ = true;
     return absl::OkStatus();
   }
@@ -341,10 +371,38 @@ class ProducerImpl final : public Producer {
     cv_.SignalAll();
   }
 
-  // After a refusal, once the partition has nothing in flight: resend or fail.
+  // After a refusal or a broken stream, once the partition has nothing in flight: resend or
+  // fail.
   void ResolveDrain(Domain& domain, std::vector<Outcome>& outcomes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!domain.draining || domain.in_flight > 0) return;
+    if (idempotent_) {
+      // Resend in sequence order under the same ids: the server stores each batch once.
+      std::sort(domain.retry.begin(), domain.retry.end(),
+                [](const auto& a, const auto& b) { return a->base_sequence < b->base_sequence; });
+      // The first batch to resend was refused as a gap, with nothing before it pending: the
+      // server's sequence for this producer id stopped before it (an earlier batch failed for
+      // good or timed out unstored, or its state expired). When no batch may have been stored,
+      // none of them ever will be under the old id: renumber them under a fresh producer id.
+      const bool rebind = !domain.retry.empty() && domain.retry.front()->gap &&
+                          std::none_of(domain.retry.begin(), domain.retry.end(),
+                                       [](const auto& b) { return b->maybe_stored; });
+      if (rebind) {
+        domain.needs_producer_id = true;
+        for (auto& b : domain.retry) b->base_sequence = -1;
+      }
+      domain.resume_at =
+          rebind ? absl::Now() : absl::Now() + domain.backoff.NextDelay(domain.retry_status);
+      for (auto it = domain.retry.rbegin(); it != domain.retry.rend(); ++it) {
+        stats_.records_retried += (*it)->request.records_size();
+        ++stats_.batches_retried;
+        ready_.push_front(std::move(*it));
+      }
+      domain.retry.clear();
+      domain.draining = false;
+      domain.stored_after_failure = false;
+      return;
+    }
     if (domain.stored_after_failure) {
       absl::Status s(domain.retry_status.code(),
                      absl::StrCat(domain.retry_status.message(),
@@ -371,6 +429,8 @@ class ProducerImpl final : public Producer {
     in_flight_.erase(it);
     Domain& domain = DomainOf(*batch);
     --domain.in_flight;
+    batch->maybe_stored = false;
+    batch->gap = false;
     if (!response.has_error()) {
       if (domain.draining) domain.stored_after_failure = true;
       domain.backoff.Reset();
@@ -383,9 +443,15 @@ class ProducerImpl final : public Producer {
       if (e.retry_after_ms() > 0) {
         status.SetPayload(kRetryAfterPayload, absl::Cord(absl::StrCat(e.retry_after_ms())));
       }
-      if (absl::IsResourceExhausted(status) && absl::Now() < batch->delivery_deadline && !abort_) {
+      // Retriable: pushed back (nothing stored); with idempotence also a transient server error
+      // and a sequence gap (an earlier batch is being resent, or the partition needs a new
+      // producer id: ResolveDrain decides once every answer is in).
+      batch->gap = idempotent_ && IsSequenceGap(status);
+      const bool retriable = absl::IsResourceExhausted(status) ||
+                             (idempotent_ && (absl::IsUnavailable(status) || batch->gap));
+      if (retriable && absl::Now() < batch->delivery_deadline && !abort_) {
         domain.draining = true;
-        domain.retry_status = status;
+        if (!batch->gap || domain.retry_status.ok()) domain.retry_status = status;
         domain.retry.push_back(std::move(batch));
       } else {
         Complete(std::move(batch), status, 0, 0, outcomes);
@@ -394,13 +460,22 @@ class ProducerImpl final : public Producer {
     ResolveDrain(domain, outcomes);
   }
 
-  // The stream ended: every batch still in flight fails with its status.
+  // The stream ended: every batch still in flight is resent (idempotent producer, before its
+  // delivery deadline) or fails with the stream's status.
   void FailInFlight(const absl::Status& status, std::vector<Outcome>& outcomes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<Domain*> touched;
     for (auto& [id, entry] : in_flight_) {
       Domain& domain = DomainOf(*entry.batch);
       --domain.in_flight;
+      if (idempotent_ && !abort_ && absl::Now() < entry.batch->delivery_deadline) {
+        // Its outcome is unknown; a resend under the same id and sequence is stored at most once.
+        domain.draining = true;
+        domain.retry_status = status;
+        domain.retry.push_back(std::move(entry.batch));
+        touched.push_back(&domain);
+        continue;
+      }
       // Unanswered batches may have been stored: never resend a refused batch after them.
       if (domain.draining) domain.stored_after_failure = true;
       touched.push_back(&domain);
@@ -408,6 +483,62 @@ class ProducerImpl final : public Producer {
     }
     in_flight_.clear();
     for (Domain* d : touched) ResolveDrain(*d, outcomes);
+  }
+
+  // Gives a batch sent for the first time (or renumbered) its producer id and sequence, getting
+  // a fresh producer id first if its partition needs one. Returns false if it could not (the
+  // server is unreachable): the batch is then back at the front of ready_ and its partition
+  // waits a backoff. May unlock mu_ for the InitProducer call.
+  bool AssignSequence(std::shared_ptr<Batch>& batch, std::vector<Outcome>& outcomes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Domain& domain = DomainOf(*batch);
+    const int32_t n = batch->request.records_size();
+    if (domain.producer_id == 0 && !domain.needs_producer_id && shared_producer_id_ != 0) {
+      domain.producer_id = shared_producer_id_;  // one id for all partitions until a rebind
+      domain.producer_epoch = shared_producer_epoch_;
+    }
+    if (domain.producer_id == 0 || domain.next_sequence > INT32_MAX - n) {
+      domain.needs_producer_id = true;
+    }
+    if (domain.needs_producer_id) {
+      mu_.Unlock();
+      absl::StatusOr<std::pair<int64_t, int16_t>> id = NewProducerId();
+      mu_.Lock();
+      if (!id.ok()) {
+        domain.resume_at = absl::Now() + domain.backoff.NextDelay(id.status());
+        if (!IsRetriable(id.status()) && !absl::IsDeadlineExceeded(id.status())) {
+          Complete(std::move(batch), id.status(), 0, 0, outcomes);
+        } else {
+          ready_.push_front(std::move(batch));
+        }
+        return false;
+      }
+      if (shared_producer_id_ == 0) {
+        shared_producer_id_ = id->first;
+        shared_producer_epoch_ = id->second;
+      }
+      domain.producer_id = id->first;
+      domain.producer_epoch = id->second;
+      domain.next_sequence = 0;
+      domain.needs_producer_id = false;
+    }
+    batch->producer_id = domain.producer_id;
+    batch->producer_epoch = domain.producer_epoch;
+    batch->base_sequence = domain.next_sequence;
+    domain.next_sequence += n;
+    return true;
+  }
+
+  // A fresh producer id from the server (InitProducer), with the call deadline.
+  absl::StatusOr<std::pair<int64_t, int16_t>> NewProducerId() ABSL_LOCKS_EXCLUDED(mu_) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+    evlog::v1::InitProducerResponse response;
+    grpc::Status status = stub_->InitProducer(&context, {}, &response);
+    if (!status.ok()) return FromGrpcStatus(status, &context);
+    absl::MutexLock lock(&mu_);
+    ++stats_.producer_ids;
+    return std::make_pair(response.producer_id(), static_cast<int16_t>(response.producer_epoch()));
   }
 
   void ArmWatchdog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -522,6 +653,7 @@ class ProducerImpl final : public Producer {
         for (auto it = ready_.begin(); it != ready_.end(); ++it) {
           Domain& domain = DomainOf(**it);
           if (domain.draining) continue;
+          if (idempotent_ && domain.in_flight >= kMaxInFlightPerPartition) continue;
           if (domain.resume_at > now) {
             wake = std::min(wake, domain.resume_at);
             continue;
@@ -547,10 +679,21 @@ class ProducerImpl final : public Producer {
         if (batch == nullptr) continue;
       }
 
+      if (batch != nullptr && idempotent_ && batch->base_sequence < 0 &&
+          !AssignSequence(batch, outcomes)) {
+        continue;  // no producer id yet: the batch went back to the front of ready_
+      }
+
       if (batch != nullptr) {
         if (session_ == nullptr) StartSession();
         const uint64_t id = next_request_id_++;
         batch->request.set_request_id(id);
+        if (idempotent_) {
+          batch->request.set_producer_id(batch->producer_id);
+          batch->request.set_producer_epoch(batch->producer_epoch);
+          batch->request.set_base_sequence(batch->base_sequence);
+          batch->maybe_stored = true;
+        }
         in_flight_[id] = InFlight{batch, now + options_.ack_timeout};
         ++DomainOf(*batch).in_flight;
         ++stats_.batches_sent;
@@ -589,6 +732,9 @@ class ProducerImpl final : public Producer {
   absl::Mutex mu_;
   absl::CondVar cv_;
   bool configured_ ABSL_GUARDED_BY(mu_) = false;
+  bool idempotent_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t shared_producer_id_ ABSL_GUARDED_BY(mu_) = 0;  // the first id, for new partitions
+  int16_t shared_producer_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t batch_max_bytes_ ABSL_GUARDED_BY(mu_) = 1 << 20;
   int32_t batch_max_records_ ABSL_GUARDED_BY(mu_) = 16384;
   int32_t max_in_flight_ ABSL_GUARDED_BY(mu_) = 8;

@@ -18,12 +18,24 @@
 // by the hash of evlog/v1/partitioner.h (the server's own rule), computed here so a batch may
 // hold records of many keys. The topic's partition count is fetched once per topic.
 //
-// Order: records sent to one partition are stored in the order of the Send calls, across
-// batches and retries. A batch refused with RESOURCE_EXHAUSTED (the server stored nothing) is
-// resent after a jittered backoff that honours the server's retry hint; to keep order, the
-// partition's later batches wait, and the retry happens only if none of them was stored
-// meanwhile (else the batch fails with RESOURCE_EXHAUSTED). Other errors are not retried:
-// without the idempotent producer of a later version a resend could store a batch twice.
+// Idempotence and retries (ProducerOptions::idempotent, the default): the producer gets a
+// producer id from the server (InitProducer) when it first sends, and every batch carries that
+// id and the per-partition sequence number of its first record. A batch whose outcome is
+// unknown (the stream broke, the connection was reset or went silent, the acknowledgement timed
+// out) or that was pushed back (RESOURCE_EXHAUSTED, UNAVAILABLE) is resent on a new stream
+// with the same id and sequence, after a backoff with full jitter that honours the server's
+// retry hint, until its delivery_timeout: the server stores it once and answers a retry with
+// the original offsets. Order: records sent to one partition are stored in the order of the
+// Send calls. At most 5 batches of a partition are in flight (the server remembers the last 5
+// per producer); after a failure the partition's batches in flight are all answered first,
+// then resent in sequence order. If a batch fails for good (NOT_FOUND, INVALID_ARGUMENT,
+// DEADLINE_EXCEEDED after delivery_timeout...), later batches of its partition, which the
+// server then refuses as a "sequence gap", are renumbered under a fresh producer id once
+// none of them can have been stored, so the partition goes on.
+// A keepalive ping every 10 s (channel.h) notices a silently dropped connection within ~15 s.
+// With idempotent = false (or a server without InitProducer), only RESOURCE_EXHAUSTED is
+// retried (and only if no later batch of the partition was stored meanwhile); other errors
+// fail the batch, since a resend could store it twice.
 //
 // Deadlines: each batch must be acknowledged within ack_timeout of being sent, or the stream
 // is cancelled and its unacknowledged batches fail with DEADLINE_EXCEEDED (they may or may not
@@ -72,8 +84,12 @@ struct ProducerOptions {
   // Deadline for a record's final outcome from its Send, retries included; also the longest
   // Send blocks on a full buffer. Default: 2 min.
   absl::Duration delivery_timeout = absl::Minutes(2);
-  // Deadline of the producer's own unary calls (DescribeTopic, DescribeServer). Default: 30 s.
+  // Deadline of the producer's own unary calls (DescribeTopic, DescribeServer, InitProducer).
+  // Default: 30 s.
   absl::Duration call_timeout = absl::Seconds(30);
+  // Send every batch with a producer id and sequence numbers so that resends after lost
+  // acknowledgements and broken connections are stored exactly once (see above). Default: true.
+  bool idempotent = true;
 };
 
 // Where an acknowledged record was stored.
@@ -87,9 +103,11 @@ struct ProducerStats {
   int64_t records_sent = 0;          // accepted by Send
   int64_t records_acknowledged = 0;  // stored durably
   int64_t records_failed = 0;
-  int64_t batches_sent = 0;  // requests written to the stream, resends included
+  int64_t records_retried = 0;  // records in resent batches (counted per resend)
+  int64_t batches_sent = 0;     // requests written to the stream, resends included
   int64_t batches_retried = 0;
   int64_t streams_opened = 0;
+  int64_t producer_ids = 0;  // producer ids obtained from the server (InitProducer)
 };
 
 class Producer {
