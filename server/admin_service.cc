@@ -13,9 +13,8 @@
 #endif
 
 namespace evlog::server {
-namespace {
 
-void ToProto(const storage::TopicInfo& info, evlog::v1::TopicDescription* out) {
+void TopicToProto(const storage::TopicInfo& info, evlog::v1::TopicDescription* out) {
   out->set_name(info.name);
   out->set_partition_count(info.config.partitions);
   out->set_retention_ms(info.config.retention_ms);
@@ -28,7 +27,11 @@ void ToProto(const storage::TopicInfo& info, evlog::v1::TopicDescription* out) {
     partition->set_end_offset(p.end_offset);
     partition->set_bytes(static_cast<int64_t>(p.bytes));
   }
+  out->mutable_quota()->set_bytes_per_sec(info.config.quota.bytes_per_sec);
+  out->mutable_quota()->set_records_per_sec(info.config.quota.records_per_sec);
 }
+
+namespace {
 
 // 0 and -1 both mean "no limit" on the wire; storage spells it -1.
 int64_t RetentionOrUnlimited(int64_t value) { return value == 0 ? -1 : value; }
@@ -36,8 +39,9 @@ int64_t RetentionOrUnlimited(int64_t value) { return value == 0 ? -1 : value; }
 }  // namespace
 
 AdminServiceImpl::AdminServiceImpl(storage::LogStore* store, PartitionRouter* router,
-                                   DrainController* drain, const ServerOptions& options)
-    : store_(store), router_(router), drain_(drain), options_(options) {}
+                                   DrainController* drain, const ServerOptions& options,
+                                   QuotaEnforcer* quotas)
+    : store_(store), router_(router), drain_(drain), options_(options), quotas_(quotas) {}
 
 grpc::Status AdminServiceImpl::CreateTopic(grpc::ServerContext* context,
                                            const evlog::v1::CreateTopicRequest* request,
@@ -58,14 +62,22 @@ grpc::Status AdminServiceImpl::CreateTopic(grpc::ServerContext* context,
         "retention_ms ", request->retention_ms(), " and retention_bytes ",
         request->retention_bytes(), ": each must be positive, or 0 or -1 for no limit")));
   }
+  config.quota = {.bytes_per_sec = request->quota().bytes_per_sec(),
+                  .records_per_sec = request->quota().records_per_sec()};
+  if (config.quota.bytes_per_sec < 0 || config.quota.records_per_sec < 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "quota of ", config.quota.bytes_per_sec, " bytes/s and ", config.quota.records_per_sec,
+        " records/s: rates must be >= 0 (0: unlimited)")));
+  }
   router_->Forget(request->name());
   if (absl::Status s = store_->CreateTopic(request->name(), config); !s.ok()) {
     return ToGrpcStatus(s);
   }
   spdlog::info("created topic {} with {} partitions", request->name(), config.partitions);
+  if (quotas_ != nullptr) quotas_->SetTopicQuota(request->name(), config.quota);
   absl::StatusOr<storage::TopicInfo> info = store_->DescribeTopic(request->name());
   if (!info.ok()) return ToGrpcStatus(info.status());
-  ToProto(*info, response->mutable_topic());
+  TopicToProto(*info, response->mutable_topic());
   return grpc::Status::OK;
 }
 
@@ -76,6 +88,7 @@ grpc::Status AdminServiceImpl::DeleteTopic(grpc::ServerContext* context,
   if (absl::Status s = ValidateTopicName(request->name()); !s.ok()) return ToGrpcStatus(s);
   absl::Status s = store_->DeleteTopic(request->name());
   router_->Forget(request->name());
+  if (s.ok() && quotas_ != nullptr) quotas_->RemoveTopic(request->name());
   if (s.ok()) spdlog::info("deleted topic {}", request->name());
   return ToGrpcStatus(s);
 }
@@ -95,7 +108,7 @@ grpc::Status AdminServiceImpl::DescribeTopic(grpc::ServerContext* context,
   if (absl::Status s = ValidateTopicName(request->name()); !s.ok()) return ToGrpcStatus(s);
   absl::StatusOr<storage::TopicInfo> info = store_->DescribeTopic(request->name());
   if (!info.ok()) return ToGrpcStatus(info.status());
-  ToProto(*info, response->mutable_topic());
+  TopicToProto(*info, response->mutable_topic());
   return grpc::Status::OK;
 }
 

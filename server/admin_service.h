@@ -12,6 +12,7 @@
 #include "evlog/v1/evlog.grpc.pb.h"
 #include "server/drain.h"
 #include "server/partition_router.h"
+#include "server/quota.h"
 #include "server/server_options.h"
 #include "storage/log_store.h"
 
@@ -19,10 +20,11 @@ namespace evlog::server {
 
 class AdminServiceImpl final : public evlog::v1::AdminService::Service {
  public:
-  // `store`, `router` and `drain` are not owned and must outlive the gRPC server. `options` is
-  // copied for DescribeServer.
+  // `store`, `router`, `drain` and `quotas` are not owned and must outlive the gRPC server.
+  // `options` is copied for DescribeServer. Quota changes go to the store first, then to
+  // `quotas` (the live buckets); `quotas` may be null (quotas are then only stored).
   AdminServiceImpl(storage::LogStore* store, PartitionRouter* router, DrainController* drain,
-                   const ServerOptions& options);
+                   const ServerOptions& options, QuotaEnforcer* quotas = nullptr);
 
   grpc::Status CreateTopic(grpc::ServerContext* context,
                            const evlog::v1::CreateTopicRequest* request,
@@ -41,12 +43,27 @@ class AdminServiceImpl final : public evlog::v1::AdminService::Service {
   grpc::Status DescribeServer(grpc::ServerContext* context,
                               const evlog::v1::DescribeServerRequest* request,
                               evlog::v1::DescribeServerResponse* response) override;
+  // Quota RPCs: in quota_admin.cc.
+  grpc::Status AlterTopic(grpc::ServerContext* context, const evlog::v1::AlterTopicRequest* request,
+                          evlog::v1::AlterTopicResponse* response) override;
+  grpc::Status SetProducerQuota(grpc::ServerContext* context,
+                                const evlog::v1::SetProducerQuotaRequest* request,
+                                evlog::v1::SetProducerQuotaResponse* response) override;
+  grpc::Status DeleteProducerQuota(grpc::ServerContext* context,
+                                   const evlog::v1::DeleteProducerQuotaRequest* request,
+                                   evlog::v1::DeleteProducerQuotaResponse* response) override;
+  grpc::Status ListQuotas(grpc::ServerContext* context, const evlog::v1::ListQuotasRequest* request,
+                          evlog::v1::ListQuotasResponse* response) override;
 
  private:
   storage::LogStore* const store_;
   PartitionRouter* const router_;
   DrainController* const drain_;
   const ServerOptions options_;
+  QuotaEnforcer* const quotas_;
 };
+
+// Fills a TopicDescription from the store's description (shared by the admin RPCs).
+void TopicToProto(const storage::TopicInfo& info, evlog::v1::TopicDescription* out);
 
 }  // namespace evlog::server

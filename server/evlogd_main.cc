@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/clock.h"
+#include "server/byte_size.h"
 #include "server/flags.h"
 #include "server/server.h"
 #include "server/signals.h"
@@ -56,6 +57,17 @@ int Run(int original_argc, char** original_argv) {
     return 2;
   }
 
+  spdlog::info("{}", evlog::server::DescribeMemoryBudget(options->memory));
+  if (options->store.memtable_budget_bytes != static_cast<uint64_t>(options->memory.memtables) ||
+      options->store.block_cache_bytes != static_cast<uint64_t>(options->memory.block_cache) ||
+      options->store.max_queued_bytes != static_cast<uint64_t>(options->memory.writer_queue)) {
+    spdlog::info(
+        "finer flags override the split: memtables {}, block cache {}, writer queues {}",
+        evlog::server::FormatByteSize(static_cast<int64_t>(options->store.memtable_budget_bytes)),
+        evlog::server::FormatByteSize(static_cast<int64_t>(options->store.block_cache_bytes)),
+        evlog::server::FormatByteSize(static_cast<int64_t>(options->store.max_queued_bytes)));
+  }
+
   evlog::server::ShutdownSignals::Install();
 
   absl::StatusOr<std::unique_ptr<evlog::storage::LogStore>> store =
@@ -70,6 +82,12 @@ int Run(int original_argc, char** original_argv) {
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());
     return 1;
+  }
+  if (!(*server)->metrics_address().empty()) {
+    // On stderr, before the ready line: stdout carries exactly one line (scripts wait for it),
+    // and whoever reads that line can then find this one in the log.
+    std::fprintf(stderr, "evlogd metrics on %s\n", (*server)->metrics_address().c_str());
+    std::fflush(stderr);
   }
   std::printf("evlogd listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);

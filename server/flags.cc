@@ -13,10 +13,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "server/byte_size.h"
+#include "server/metrics_http.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "HOST:PORT to serve gRPC on. Port 0 picks a free port. Once ready, evlogd prints "
           "exactly one line `evlogd listening on HOST:PORT` to stdout.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus metrics on (GET /metrics, text format 0.0.4); port 0 "
+          "picks a free port; empty (the default) turns the endpoint off. When it is up, evlogd "
+          "prints `evlogd metrics on HOST:PORT` to stderr before its ready line.");
 ABSL_FLAG(std::string, data_dir, "./data",
           "Directory holding the log (one RocksDB instance); created if absent. Only one "
           "evlogd may use a directory at a time.");
@@ -41,11 +47,32 @@ ABSL_FLAG(int32_t, max_produce_streams, 1024,
 ABSL_FLAG(int32_t, max_read_streams, 256,
           "Concurrent Read calls (follow or not; each holds a thread); more are refused with "
           "RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int64_t, max_queued_bytes, 64ll << 20,
-          "Bytes of appends waiting for the storage writer; beyond this produce requests fail "
-          "fast with RESOURCE_EXHAUSTED and a retry hint.");
+ABSL_FLAG(int64_t, max_queued_bytes, 0,
+          "Bytes of appends waiting for the storage writer (one topic may hold half); beyond "
+          "this produce requests fail fast with RESOURCE_EXHAUSTED and a retry hint. 0: 1/8 of "
+          "--memory-budget.");
+ABSL_FLAG(std::string, memory_budget, "1GiB",
+          "Memory evlogd may use, e.g. 1048576, 512MiB, 2GiB (at least 64MiB). Divided as: "
+          "1/4 RocksDB memtables (writes stall, and produce requests are refused, when full), "
+          "1/8 block cache, 1/8 storage writer queues, 1/8 produce requests in flight (1/8 of "
+          "that per connection), 1/8 gRPC buffers (its ResourceQuota), and 1/4 left for code, "
+          "threads and everything not budgeted. --memtable-budget-bytes, --block-cache-bytes "
+          "and --max-queued-bytes override their share. evlogd logs the split at startup.");
+ABSL_FLAG(int64_t, max_write_group_bytes, 256 << 10,
+          "Most bytes the storage writer gathers into one write and fsync (at least one "
+          "request). Smaller groups let other topics' appends in sooner during a flood (every "
+          "topic waits for the group being written); larger ones mean fewer fsyncs.");
+ABSL_FLAG(int32_t, max_connections, 1000,
+          "Connections that may have produce calls in progress at once; a produce call from "
+          "another connection is refused with RESOURCE_EXHAUSTED and a retry hint. Reads, "
+          "admin and health calls are not counted, so they keep working.");
+ABSL_FLAG(int32_t, max_streams_per_connection, 100,
+          "Concurrent calls (streams) per connection, announced as HTTP/2 "
+          "MAX_CONCURRENT_STREAMS: a client queues further calls until one of its calls ends.");
 ABSL_FLAG(int64_t, retry_after_ms, 100,
-          "Retry hint, in milliseconds, sent with RESOURCE_EXHAUSTED.");
+          "Retry hint, in milliseconds, sent with RESOURCE_EXHAUSTED where no better one is "
+          "known (stream caps); admission control computes its hints from how fast its "
+          "budgets drain (10..1000 ms) and stretches this one for refused connections.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "On SIGTERM/SIGINT: how long to wait for in-flight calls before cancelling them "
           "(e.g. 10s, 500ms). A second signal exits at once.");
@@ -56,9 +83,10 @@ ABSL_FLAG(absl::Duration, segment_max_age, absl::Hours(1),
           "A non-empty active segment rolls after this age, so time retention can drop it.");
 ABSL_FLAG(absl::Duration, retention_check_interval, absl::Seconds(30),
           "How often retention runs (0 turns the background check off).");
-ABSL_FLAG(int64_t, memtable_budget_bytes, 128ll << 20,
-          "Memory for RocksDB memtables, shared by all segments.");
-ABSL_FLAG(int64_t, block_cache_bytes, 64ll << 20, "Memory for RocksDB's block cache.");
+ABSL_FLAG(int64_t, memtable_budget_bytes, 0,
+          "Memory for RocksDB memtables, shared by all segments. 0: 1/4 of --memory-budget.");
+ABSL_FLAG(int64_t, block_cache_bytes, 0,
+          "Memory for RocksDB's block cache. 0: 1/8 of --memory-budget.");
 
 namespace evlog::server {
 namespace {
@@ -86,7 +114,7 @@ std::string UsageText() {
   std::string text =
       "evlogd: the evlog event-log server (gRPC).\n\n"
       "Usage: evlogd [--listen=HOST:PORT] [--data-dir=DIR] [--fsync=always|interval:MS] "
-      "[flags]\n\n"
+      "[--metrics-listen=HOST:PORT] [flags]\n\n"
       "Serves evlog.v1 (ProducerService, ReaderService, AdminService), grpc.health.v1 and "
       "server reflection. When ready it prints `evlogd listening on HOST:PORT` to stdout; logs "
       "go to stderr. SIGTERM or SIGINT shuts it down gracefully (exit 0); a second signal exits "
@@ -127,6 +155,8 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   std::string host;
   int port = 0;
   if (absl::Status s = ParseListenAddress(options.listen, &host, &port); !s.ok()) return s;
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (absl::Status s = ValidateMetricsListen(options.metrics_listen); !s.ok()) return s;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("--data-dir is empty; give a directory");
@@ -142,6 +172,17 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   limits.max_produce_streams = absl::GetFlag(FLAGS_max_produce_streams);
   limits.max_read_streams = absl::GetFlag(FLAGS_max_read_streams);
   limits.retry_after_ms = absl::GetFlag(FLAGS_retry_after_ms);
+  absl::StatusOr<int64_t> budget_bytes =
+      ParseByteSize("memory-budget", absl::GetFlag(FLAGS_memory_budget));
+  if (!budget_bytes.ok()) return budget_bytes.status();
+  absl::StatusOr<MemoryBudget> budget = SplitMemoryBudget(*budget_bytes);
+  if (!budget.ok()) return budget.status();
+  options.memory = *budget;
+  options.admission.max_inflight_bytes = budget->inflight;
+  options.admission.max_connection_inflight_bytes = budget->inflight_per_connection;
+  options.admission.max_connections = absl::GetFlag(FLAGS_max_connections);
+  options.admission.max_streams_per_connection = absl::GetFlag(FLAGS_max_streams_per_connection);
+  options.admission.base_retry_after_ms = limits.retry_after_ms;
   for (auto [flag, value] :
        {std::pair<const char*, int64_t>{"max-record-bytes", limits.max_record_bytes},
         {"max-batch-bytes", limits.max_batch_bytes},
@@ -149,7 +190,9 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
         {"max-inflight-per-stream", limits.max_inflight_per_stream},
         {"max-produce-streams", limits.max_produce_streams},
         {"max-read-streams", limits.max_read_streams},
-        {"retry-after-ms", limits.retry_after_ms}}) {
+        {"retry-after-ms", limits.retry_after_ms},
+        {"max-connections", options.admission.max_connections},
+        {"max-streams-per-connection", options.admission.max_streams_per_connection}}) {
     if (absl::Status s = Positive(flag, value); !s.ok()) return s;
   }
   if (limits.max_batch_bytes <= limits.max_record_bytes) {
@@ -170,16 +213,26 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   const int64_t segment = absl::GetFlag(FLAGS_segment_max_bytes);
   const int64_t memtables = absl::GetFlag(FLAGS_memtable_budget_bytes);
   const int64_t cache = absl::GetFlag(FLAGS_block_cache_bytes);
+  if (absl::Status s = Positive("segment-max-bytes", segment); !s.ok()) return s;
+  // The finer memory flags override their share of --memory-budget; 0 keeps the share.
   for (auto [flag, value] : {std::pair<const char*, int64_t>{"max-queued-bytes", queued},
-                             {"segment-max-bytes", segment},
                              {"memtable-budget-bytes", memtables},
                              {"block-cache-bytes", cache}}) {
-    if (absl::Status s = Positive(flag, value); !s.ok()) return s;
+    if (value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, "=", value,
+                       " is negative; give bytes, or 0 for its share of --memory-budget"));
+    }
   }
-  store.max_queued_bytes = static_cast<uint64_t>(queued);
+  store.max_queued_bytes = static_cast<uint64_t>(queued > 0 ? queued : budget->writer_queue);
+  store.max_topic_queued_bytes = store.max_queued_bytes / 2;
+  const int64_t group = absl::GetFlag(FLAGS_max_write_group_bytes);
+  if (absl::Status s = Positive("max-write-group-bytes", group); !s.ok()) return s;
+  store.max_write_group_bytes = static_cast<uint64_t>(group);
   store.segment_max_bytes = static_cast<uint64_t>(segment);
-  store.memtable_budget_bytes = static_cast<uint64_t>(memtables);
-  store.block_cache_bytes = static_cast<uint64_t>(cache);
+  store.memtable_budget_bytes =
+      static_cast<uint64_t>(memtables > 0 ? memtables : budget->memtables);
+  store.block_cache_bytes = static_cast<uint64_t>(cache > 0 ? cache : budget->block_cache);
   store.segment_max_age = absl::GetFlag(FLAGS_segment_max_age);
   store.retention_check_interval = absl::GetFlag(FLAGS_retention_check_interval);
   if (store.segment_max_age <= absl::ZeroDuration() ||

@@ -26,11 +26,18 @@ using AppendDone = std::function<void(absl::StatusOr<Appended>)>;
 
 // Validates `request`, routes it to a partition and appends it asynchronously; `done` gets
 // the outcome exactly once, possibly on the calling thread (validation errors) or on the
-// store's writer thread. Consumes `request`'s records.
+// store's writer thread. Consumes `request`'s records. Counts the request in `metrics`: a
+// refusal by its reason, an append in its topic's series (`topic_metrics` caches the lookup)
+// and in the latency histogram.
 void SubmitBatch(storage::LogStore* store, PartitionRouter* router, const EdgeLimits& limits,
+                 ServerMetrics* metrics, TopicMetricsCache* topic_metrics, QuotaEnforcer* quotas,
                  ProduceRequest* request, AppendDone done) {
+  const absl::Time received = absl::Now();
   absl::StatusOr<std::vector<storage::Record>> batch = TakeValidBatch(request, limits);
-  if (!batch.ok()) return done(batch.status());
+  if (!batch.ok()) {
+    metrics->Rejected(InvalidBatchReason(*request, limits));
+    return done(batch.status());
+  }
   absl::StatusOr<int32_t> partition =
       router->Route(request->topic(), request->partition(), batch->front().key);
   if (!partition.ok()) return done(partition.status());
@@ -38,11 +45,13 @@ void SubmitBatch(storage::LogStore* store, PartitionRouter* router, const EdgeLi
   if (request->producer_id() != 0) {
     if (request->producer_id() < 0 || request->producer_epoch() < 0 ||
         request->producer_epoch() > INT16_MAX || request->base_sequence() < 0) {
+      metrics->Rejected(kRejectInvalid);
       return done(absl::InvalidArgumentError(
           "an idempotent request needs producer_id > 0, producer_epoch in 0..32767 and "
           "base_sequence >= 0"));
     }
     if (request->partition() < 0) {
+      metrics->Rejected(kRejectInvalid);
       return done(absl::InvalidArgumentError(
           "an idempotent request must name its partition (sequences are per partition)"));
     }
@@ -50,18 +59,41 @@ void SubmitBatch(storage::LogStore* store, PartitionRouter* router, const EdgeLi
                 .producer_epoch = static_cast<int16_t>(request->producer_epoch()),
                 .base_sequence = request->base_sequence()};
   }
+  // Rate quotas (quota.h): refused at once with a computed retry hint, nothing taken; an
+  // append that stores nothing gives its tokens back (charge.Settle below).
+  absl::StatusOr<QuotaCharge> charge =
+      AdmitBatch(quotas, request->topic(), request->producer_id(), *batch);
+  if (!charge.ok()) {
+    metrics->Rejected(kRejectQuota);
+    return done(charge.status());
+  }
   const std::string& topic = request->topic();
-  store->AppendAsync(topic, *partition, *std::move(batch), producer,
-                     [router, topic, partition = *partition,
-                      done = std::move(done)](absl::StatusOr<storage::AppendResult> result) {
-                       if (!result.ok()) {
-                         if (result.status().code() == absl::StatusCode::kNotFound) {
-                           router->Forget(topic);
-                         }
-                         return done(result.status());
-                       }
-                       done(Appended{partition, *result});
-                     });
+  TopicMetrics* series = topic_metrics->Get(metrics, topic);  // the topic exists: routed
+  const int64_t record_bytes = BatchRecordBytes(*batch);
+  store->AppendAsync(
+      topic, *partition, *std::move(batch), producer,
+      [router, topic, partition = *partition, metrics, series, record_bytes, received,
+       charge = *std::move(charge),
+       done = std::move(done)](absl::StatusOr<storage::AppendResult> result) {
+        charge.Settle(result);
+        if (!result.ok()) {
+          if (result.status().code() == absl::StatusCode::kNotFound) {
+            router->Forget(topic);
+          } else if (result.status().code() == absl::StatusCode::kResourceExhausted) {
+            metrics->Rejected(kRejectQueueFull);
+          } else if (result.status().code() == absl::StatusCode::kInvalidArgument) {
+            metrics->Rejected(kRejectInvalid);
+          }
+          return done(result.status());
+        }
+        if (!result->duplicate) {
+          series->records_in->Add(
+              static_cast<uint64_t>(result->last_offset - result->base_offset + 1));
+          series->bytes_in->Add(static_cast<uint64_t>(record_bytes));
+          metrics->ObserveProduceLatency(absl::Now() - received);
+        }
+        done(Appended{partition, *result});
+      });
 }
 
 // Fills `response` (whose request_id is set) with the outcome of a request to `partition`.
@@ -105,13 +137,17 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
  public:
   ProduceStream(grpc::CallbackServerContext* context, storage::LogStore* store,
                 PartitionRouter* router, DrainController* drain, StreamSlots* slots,
-                const EdgeLimits& limits)
+                AdmissionController* admission, const EdgeLimits& limits, ServerMetrics* metrics,
+                QuotaEnforcer* quotas)
       : context_(context),
         store_(store),
         router_(router),
         drain_(drain),
         slots_(slots),
-        limits_(limits) {
+        admission_(admission),
+        limits_(limits),
+        metrics_(metrics),
+        quotas_(quotas) {
     drain_->CallStarted();
     std::lock_guard<std::mutex> lock(mu_);
     if (!slots_->TryAcquire()) {
@@ -119,11 +155,21 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
           "too many produce streams are open (--max-produce-streams=" +
           std::to_string(slots_->capacity()) + "); retry later or share a stream");
       AddRetryHint(refused, limits_.retry_after_ms, context_);
+      metrics_->Rejected(kRejectStreamLimit);
       FinishLocked(ToGrpcStatus(refused));
       return;
     }
     holds_slot_ = true;
+    absl::StatusOr<AdmissionController::Connection*> connection =
+        admission_->StartCall(context_->peer());
+    if (!connection.ok()) {  // too many connections: refused with a hint, nothing was read
+      AddRetryHint(connection.status(), limits_.retry_after_ms, context_);
+      FinishLocked(ToGrpcStatus(connection.status()));
+      return;
+    }
+    connection_ = *connection;
     if (!drain_->Register(this)) {
+      metrics_->Rejected(kRejectShuttingDown);
       FinishLocked(ToGrpcStatus(ShuttingDownError()));
       return;
     }
@@ -152,20 +198,34 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
       slot->requested_partition = request_.partition();
       if (draining_) {
         reading_ = false;
+        metrics_->Rejected(kRejectShuttingDown);
         CompleteLocked(
             slot, absl::UnavailableError("evlogd is shutting down; this request was not appended: "
                                          "resend it to a server that is up"));
         MaybeFinishLocked();
         return;
       }
+      // Charged until the response is written; refused at once (in order, with a hint) if
+      // the connection's or the server's in-flight budget is full.
+      const int64_t bytes = static_cast<int64_t>(request_.ByteSizeLong());
+      if (absl::Status admitted = admission_->Charge(connection_, bytes); !admitted.ok()) {
+        reading_ = false;
+        CompleteLocked(slot, admitted);
+        MaybeReadLocked();
+        MaybeFinishLocked();
+        return;
+      }
+      slot->charged_bytes = bytes;
       ++appends_outstanding_;
     }
-    SubmitBatch(store_, router_, limits_, &request_, [this, slot](absl::StatusOr<Appended> r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      --appends_outstanding_;
-      CompleteLocked(slot, r);
-      MaybeFinishLocked();
-    });
+    SubmitBatch(store_, router_, limits_, metrics_, &topic_metrics_, quotas_, &request_,
+                [this, slot](absl::StatusOr<Appended> r) {
+                  if (!r.ok()) r = admission_->HintStorageRefusal(r.status(), slot->charged_bytes);
+                  std::lock_guard<std::mutex> lock(mu_);
+                  --appends_outstanding_;
+                  CompleteLocked(slot, r);
+                  MaybeFinishLocked();
+                });
     std::lock_guard<std::mutex> lock(mu_);
     reading_ = false;
     MaybeReadLocked();
@@ -178,6 +238,9 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
     if (!ok) {
       broken_ = true;  // the client is gone; wait for outstanding appends, then finish
     } else {
+      if (pending_.front().charged_bytes > 0) {
+        admission_->Release(connection_, pending_.front().charged_bytes);
+      }
       pending_.pop_front();
       MaybeReadLocked();
       MaybeWriteLocked();
@@ -199,6 +262,15 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
 
   void OnDone() override {
     drain_->Unregister(this);
+    if (connection_ != nullptr) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const Slot& slot : pending_) {  // responses never written (the stream broke)
+          if (slot.charged_bytes > 0) admission_->Release(connection_, slot.charged_bytes);
+        }
+      }
+      admission_->EndCall(connection_);
+    }
     if (holds_slot_) slots_->Release();
     drain_->CallEnded();
     { std::lock_guard<std::mutex> lock(mu_); }  // let a callback that called Finish unlock
@@ -209,6 +281,10 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
   struct Slot {
     ProduceResponse response;
     int32_t requested_partition = -1;
+    // Bytes charged to admission control (0 if refused); released when the response is
+    // written or the stream ends. Written under mu_ before the append is submitted, read-only
+    // afterwards.
+    int64_t charged_bytes = 0;
     bool done = false;
   };
 
@@ -250,8 +326,13 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
   PartitionRouter* const router_;
   DrainController* const drain_;
   StreamSlots* const slots_;
+  AdmissionController* const admission_;
   const EdgeLimits limits_;
+  ServerMetrics* const metrics_;
+  QuotaEnforcer* const quotas_;      // may be null: no quotas
+  TopicMetricsCache topic_metrics_;  // used by SubmitBatch, which reading_ serializes
   bool holds_slot_ = false;
+  AdmissionController::Connection* connection_ = nullptr;  // set once admitted
 
   std::mutex mu_;
   ProduceRequest request_;       // target of the outstanding read; used by OnReadDone only
@@ -268,16 +349,22 @@ class ProduceStream final : public grpc::ServerBidiReactor<ProduceRequest, Produ
 }  // namespace
 
 ProducerServiceImpl::ProducerServiceImpl(storage::LogStore* store, PartitionRouter* router,
-                                         DrainController* drain, const EdgeLimits& limits)
+                                         DrainController* drain, AdmissionController* admission,
+                                         const EdgeLimits& limits, ServerMetrics* metrics,
+                                         QuotaEnforcer* quotas)
     : store_(store),
       router_(router),
       drain_(drain),
+      admission_(admission),
       limits_(limits),
+      metrics_(metrics),
+      quotas_(quotas),
       stream_slots_(limits.max_produce_streams) {}
 
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* ProducerServiceImpl::Produce(
     grpc::CallbackServerContext* context) {
-  return new ProduceStream(context, store_, router_, drain_, &stream_slots_, limits_);
+  return new ProduceStream(context, store_, router_, drain_, &stream_slots_, admission_, limits_,
+                           metrics_, quotas_);
 }
 
 grpc::ServerUnaryReactor* ProducerServiceImpl::ProduceOne(grpc::CallbackServerContext* context,
@@ -286,24 +373,46 @@ grpc::ServerUnaryReactor* ProducerServiceImpl::ProduceOne(grpc::CallbackServerCo
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   response->set_request_id(request->request_id());
   if (drain_->draining()) {
+    metrics_->Rejected(kRejectShuttingDown);
     reactor->Finish(ToGrpcStatus(ShuttingDownError()));
     return reactor;
   }
   drain_->CallStarted();
+  // Admission as for one request of a stream: refused at once, with a hint, if this call's
+  // connection may not produce now or the request does not fit the in-flight budgets.
+  absl::StatusOr<AdmissionController::Connection*> connection =
+      admission_->StartCall(context->peer());
+  const int64_t bytes = static_cast<int64_t>(request->ByteSizeLong());
+  absl::Status admitted = connection.status();
+  if (admitted.ok()) {
+    admitted = admission_->Charge(*connection, bytes);
+    if (!admitted.ok()) admission_->EndCall(*connection);
+  }
+  if (!admitted.ok()) {
+    AddRetryHint(admitted, limits_.retry_after_ms, context);
+    reactor->Finish(ToGrpcStatus(admitted));
+    drain_->CallEnded();
+    return reactor;
+  }
   ProduceRequest copy = *request;  // TakeValidBatch consumes records; the request is const
   const int32_t requested_partition = request->partition();
   const int64_t retry_after_ms = limits_.retry_after_ms;
-  SubmitBatch(store_, router_, limits_, &copy,
-              [context, reactor, response, requested_partition, retry_after_ms,
+  TopicMetricsCache topic_metrics;  // one request per call: a lookup per call
+  SubmitBatch(store_, router_, limits_, metrics_, &topic_metrics, quotas_, &copy,
+              [context, reactor, response, requested_partition, retry_after_ms, bytes,
+               admission = admission_, connection = *connection,
                drain = drain_](absl::StatusOr<Appended> outcome) {
                 if (!outcome.ok()) {
-                  AddRetryHint(outcome.status(), retry_after_ms, context);
-                  reactor->Finish(ToGrpcStatus(outcome.status()));
-                  drain->CallEnded();
-                  return;
+                  const absl::Status status =
+                      admission->HintStorageRefusal(outcome.status(), bytes);
+                  AddRetryHint(status, retry_after_ms, context);
+                  reactor->Finish(ToGrpcStatus(status));
+                } else {
+                  FillResponse(outcome, requested_partition, retry_after_ms, response);
+                  reactor->Finish(grpc::Status::OK);
                 }
-                FillResponse(outcome, requested_partition, retry_after_ms, response);
-                reactor->Finish(grpc::Status::OK);
+                admission->Release(connection, bytes);
+                admission->EndCall(connection);
                 drain->CallEnded();
               });
   return reactor;

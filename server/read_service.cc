@@ -72,8 +72,13 @@ class PartitionReadLoop {
  public:
   PartitionReadLoop(const storage::LogStore& store, const DrainController& drain,
                     grpc::ServerContext* context, const ReadRequest& request,
-                    grpc::ServerWriter<ReadResponse>* writer)
-      : store_(store), drain_(drain), context_(context), request_(request), writer_(writer) {
+                    grpc::ServerWriter<ReadResponse>* writer, ServerMetrics* metrics)
+      : store_(store),
+        drain_(drain),
+        context_(context),
+        request_(request),
+        writer_(writer),
+        metrics_(metrics) {
     response_budget_ = request.max_bytes_per_response() == 0
                            ? kDefaultResponseBytes
                            : std::min<int64_t>(request.max_bytes_per_response(), kMaxResponseBytes);
@@ -143,6 +148,7 @@ class PartitionReadLoop {
       bytes += size;
       next_offset_ = encoded.offset() + 1;
       --remaining_;
+      unsent_bytes_ += RecordSize(encoded);
       *response.add_records() = std::move(encoded);
     }
     if (response.records_size() > 0) return Write(&response);
@@ -175,6 +181,13 @@ class PartitionReadLoop {
     if (!writer_->Write(*response)) {
       return absl::CancelledError("the client went away during the read");
     }
+    if (response->records_size() > 0) {
+      // Looked up once per call, and only for a topic that exists (records were read).
+      if (topic_metrics_ == nullptr) topic_metrics_ = metrics_->ForTopic(request_.topic());
+      topic_metrics_->records_out->Add(static_cast<uint64_t>(response->records_size()));
+      topic_metrics_->bytes_out->Add(static_cast<uint64_t>(unsent_bytes_));
+    }
+    unsent_bytes_ = 0;
     return absl::OkStatus();
   }
 
@@ -183,6 +196,9 @@ class PartitionReadLoop {
   grpc::ServerContext* const context_;
   const ReadRequest& request_;
   grpc::ServerWriter<ReadResponse>* const writer_;
+  ServerMetrics* const metrics_;
+  TopicMetrics* topic_metrics_ = nullptr;  // this call's topic, once records went out
+  int64_t unsent_bytes_ = 0;               // record bytes in the response being built
 
   int64_t response_budget_ = kDefaultResponseBytes;
   absl::Duration heartbeat_ = absl::ZeroDuration();
@@ -197,23 +213,34 @@ class PartitionReadLoop {
 }  // namespace
 
 ReaderServiceImpl::ReaderServiceImpl(storage::LogStore* store, DrainController* drain,
-                                     const EdgeLimits& limits)
-    : store_(store), drain_(drain), limits_(limits), stream_slots_(limits.max_read_streams) {}
+                                     const EdgeLimits& limits, ServerMetrics* metrics)
+    : store_(store),
+      drain_(drain),
+      limits_(limits),
+      metrics_(metrics),
+      stream_slots_(limits.max_read_streams) {}
 
 grpc::Status ReaderServiceImpl::Read(grpc::ServerContext* context, const ReadRequest* request,
                                      grpc::ServerWriter<ReadResponse>* writer) {
   DrainController::CallScope call(drain_);
-  if (absl::Status s = ValidateReadRequest(*request); !s.ok()) return ToGrpcStatus(s);
-  if (drain_->draining()) return ToGrpcStatus(ShuttingDownError());
+  if (absl::Status s = ValidateReadRequest(*request); !s.ok()) {
+    metrics_->Rejected(kRejectInvalid);
+    return ToGrpcStatus(s);
+  }
+  if (drain_->draining()) {
+    metrics_->Rejected(kRejectShuttingDown);
+    return ToGrpcStatus(ShuttingDownError());
+  }
   if (!stream_slots_.TryAcquire()) {
     const absl::Status refused = absl::ResourceExhaustedError(absl::StrCat(
         "too many read streams are open (--max-read-streams=", stream_slots_.capacity(),
         "); retry later"));
     AddRetryHint(refused, limits_.retry_after_ms, context);
+    metrics_->Rejected(kRejectStreamLimit);
     return ToGrpcStatus(refused);
   }
   absl::Cleanup release = [this] { stream_slots_.Release(); };
-  PartitionReadLoop loop(*store_, *drain_, context, *request, writer);
+  PartitionReadLoop loop(*store_, *drain_, context, *request, writer, metrics_);
   return ToGrpcStatus(loop.Run());
 }
 

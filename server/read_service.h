@@ -13,6 +13,7 @@
 
 #include "evlog/v1/evlog.grpc.pb.h"
 #include "server/drain.h"
+#include "server/server_metrics.h"
 #include "server/server_options.h"
 #include "server/stream_slots.h"
 #include "storage/log_store.h"
@@ -21,16 +22,21 @@ namespace evlog::server {
 
 class ReaderServiceImpl final : public evlog::v1::ReaderService::Service {
  public:
-  // `store` and `drain` are not owned and must outlive the gRPC server.
-  ReaderServiceImpl(storage::LogStore* store, DrainController* drain, const EdgeLimits& limits);
+  // `store`, `drain` and `metrics` are not owned and must outlive the gRPC server.
+  ReaderServiceImpl(storage::LogStore* store, DrainController* drain, const EdgeLimits& limits,
+                    ServerMetrics* metrics);
 
   grpc::Status Read(grpc::ServerContext* context, const evlog::v1::ReadRequest* request,
                     grpc::ServerWriter<evlog::v1::ReadResponse>* writer) override;
+
+  // Read calls open now (for metrics). Any thread.
+  int32_t open_streams() const { return stream_slots_.in_use(); }
 
  private:
   storage::LogStore* const store_;
   DrainController* const drain_;
   const EdgeLimits limits_;
+  ServerMetrics* const metrics_;
   StreamSlots stream_slots_;
 };
 

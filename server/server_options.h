@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/admission.h"
 #include "storage/options.h"
 
 namespace evlog::server {
@@ -38,9 +39,17 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7070";
   // The data directory (one RocksDB instance). Default: ./data.
   std::string data_dir = "./data";
+  // host:port of the Prometheus endpoint (GET /metrics; port 0 picks a free port); empty
+  // turns it off. Default: off.
+  std::string metrics_listen;
   // The fsync policy as given on the command line ("always" or "interval:MS"), for display.
   std::string fsync = "always";
   EdgeLimits limits;
+  // --memory-budget and its split (admission.h); the store's memory and queue options and the
+  // in-flight budgets below are set from it unless finer flags override them.
+  MemoryBudget memory;
+  // In-flight produce bytes and connection caps (admission.h).
+  AdmissionLimits admission;
   // How long a graceful shutdown waits for in-flight calls before cancelling them.
   // Default: 10 s.
   absl::Duration shutdown_timeout = absl::Seconds(10);

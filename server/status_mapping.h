@@ -16,11 +16,19 @@ namespace evlog::server {
 // The gRPC status carrying `status`'s code and message. OK maps to OK.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Fills `error` from a non-OK `status`. For RESOURCE_EXHAUSTED, sets retry_after_ms to
-// `retry_after_ms`. REQUIRES: !status.ok().
+// Attaches a retry hint computed for this refusal (by admission control or a quota) to
+// `status`, as a payload; FillError and AddRetryHint then send it instead of their default.
+absl::Status WithRetryHint(absl::Status status, int64_t retry_after_ms);
+
+// The hint attached by WithRetryHint, or 0 if there is none.
+int64_t RetryHintOf(const absl::Status& status);
+
+// Fills `error` from a non-OK `status`. For RESOURCE_EXHAUSTED, sets retry_after_ms to the
+// status's own hint (WithRetryHint), else to `retry_after_ms`. REQUIRES: !status.ok().
 void FillError(const absl::Status& status, int64_t retry_after_ms, evlog::v1::Error* error);
 
-// Adds the `retry-after-ms` trailing metadata to `context` if `status` is RESOURCE_EXHAUSTED.
+// Adds the `retry-after-ms` trailing metadata to `context` if `status` is RESOURCE_EXHAUSTED:
+// the status's own hint (WithRetryHint), else `retry_after_ms`.
 void AddRetryHint(const absl::Status& status, int64_t retry_after_ms,
                   grpc::ServerContextBase* context);
 

@@ -10,6 +10,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/env.h"
 #include "rocksdb/options.h"
+#include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
@@ -44,7 +45,11 @@ rocksdb::ColumnFamilyOptions LogStoreImpl::SegmentOptions() const {
   cf.level0_file_num_compaction_trigger = 1 << 20;
   cf.level0_slowdown_writes_trigger = 1 << 20;
   cf.level0_stop_writes_trigger = 1 << 20;
-  cf.write_buffer_size = 64 << 20;
+  // A quarter of the memtable budget at most, so that a full memtable is flushed while others
+  // take writes: one memtable as large as the whole budget would stall every write until its
+  // flush ended.
+  cf.write_buffer_size =
+      std::min<uint64_t>(64 << 20, std::max<uint64_t>(options_.memtable_budget_bytes / 4, 4 << 20));
   cf.max_write_buffer_number = 4;
   cf.arena_block_size = 1 << 20;  // small arenas: idle segments hold little memory
   cf.compression = rocksdb::kNoCompression;
@@ -58,7 +63,8 @@ rocksdb::ColumnFamilyOptions LogStoreImpl::SegmentOptions() const {
 absl::Status LogStoreImpl::OpenDatabase() {
   block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
   write_buffer_manager_ =
-      std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_budget_bytes);
+      std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_budget_bytes, nullptr,
+                                                    /*allow_stall=*/true);
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -73,6 +79,10 @@ absl::Status LogStoreImpl::OpenDatabase() {
   db_options.avoid_flush_during_recovery = true;
   db_options.max_manifest_file_size = 64 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
+  // Tickers only (no histograms or timers): per-core counters, cheap enough to leave on. They
+  // give StoreStats::stall_micros.
+  db_options.statistics = rocksdb::CreateDBStatistics();
+  db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
 
   std::vector<std::string> names;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, dir_, &names);
@@ -161,8 +171,10 @@ absl::Status LogStoreImpl::LoadMetadata() {
     t->name = it->key().ToString().substr(1);
     t->id = rec->id;
     t->config = rec->config;
+    t->config.quota = {};
     t->created_ms = rec->created_ms;
     absl::MutexLock l(&t->mu);
+    t->quota = rec->config.quota;
     t->partitions.resize(rec->config.partitions);
     by_id[t->id] = t;
     max_id = std::max(max_id, t->id);
@@ -342,6 +354,9 @@ absl::Status LogStoreImpl::CreateTopic(absl::string_view name, const TopicConfig
   if (config.retention_ms < -1 || config.retention_bytes < -1) {
     return absl::InvalidArgumentError("invalid retention: use -1 for unlimited, or a value >= 0");
   }
+  if (config.quota.bytes_per_sec < 0 || config.quota.records_per_sec < 0) {
+    return absl::InvalidArgumentError("invalid quota: rates must be >= 0 (0 means unlimited)");
+  }
   absl::MutexLock admin(&admin_mu_);
   uint32_t id;
   {
@@ -378,9 +393,11 @@ absl::Status LogStoreImpl::CreateTopic(absl::string_view name, const TopicConfig
   t->name = std::string(name);
   t->id = id;
   t->config = config;
+  t->config.quota = {};
   t->created_ms = now;
   {
     absl::MutexLock tl(&t->mu);
+    t->quota = config.quota;
     t->partitions.resize(config.partitions);
     t->segments[1] = *seg;
   }
@@ -431,6 +448,7 @@ absl::StatusOr<TopicInfo> LogStoreImpl::DescribeTopic(absl::string_view name) co
   info.config = topic.config;
   info.created_ms = topic.created_ms;
   absl::ReaderMutexLock l(&topic.mu);
+  info.config.quota = topic.quota;
   for (size_t i = 0; i < topic.partitions.size(); ++i) {
     const PartitionState& p = topic.partitions[i];
     PartitionInfo pi;
@@ -790,6 +808,10 @@ StoreStats LogStoreImpl::Stats() const {
   st.fsyncs = stat_fsyncs_;
   st.segments_rolled = stat_rolled_;
   st.segments_dropped = stat_dropped_;
+  // Copying the DBOptions costs microseconds; Stats() is for benchmarks and scrapes, not hot.
+  if (const std::shared_ptr<rocksdb::Statistics> rocks = db_->GetDBOptions().statistics) {
+    st.stall_micros = rocks->getTickerCount(rocksdb::STALL_MICROS);
+  }
   absl::ReaderMutexLock l(&topics_mu_);
   for (const auto& [name, t] : topics_) {
     absl::ReaderMutexLock tl(&t->mu);

@@ -83,6 +83,9 @@ struct StoreStats {
   uint64_t segments = 0;      // live segments
   uint64_t segments_rolled = 0;
   uint64_t segments_dropped = 0;
+  // Microseconds writes spent delayed or stopped by RocksDB's write stalls (too many memtables
+  // or L0 files), summed over writes: RocksDB's STALL_MICROS ticker.
+  uint64_t stall_micros = 0;
 };
 
 // A consumer group's committed offset for one partition: the next offset the group reads.
@@ -110,7 +113,8 @@ class LogStore {
 
   // Creates a topic. Durable when it returns.
   // Errors: INVALID_ARGUMENT for a name outside [A-Za-z0-9._-]{1,249}, partitions outside
-  // 1..4096, or a retention below -1 or 0; ALREADY_EXISTS if the name is taken.
+  // 1..4096, a retention below -1 or 0, or a negative quota; ALREADY_EXISTS if the name is
+  // taken.
   virtual absl::Status CreateTopic(absl::string_view name, const TopicConfig& config) = 0;
 
   // Deletes a topic and all its data; its segments are dropped, so their space is freed.
@@ -122,6 +126,30 @@ class LogStore {
 
   // The topic's configuration and per-partition offsets and sizes. Errors: NOT_FOUND.
   virtual absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const = 0;
+
+  // --- Quotas: stored here so that they survive restarts; enforced by the server. ---
+
+  // Changes a topic's quota (TopicConfig::quota): fields of `change` left empty keep their
+  // value. Durable (synced) when it returns; DescribeTopic shows the new quota at once.
+  // Returns the topic's new quota. Errors: NOT_FOUND; INVALID_ARGUMENT for a negative rate.
+  virtual absl::StatusOr<Quota> AlterTopicQuota(absl::string_view topic,
+                                                const QuotaChange& change) = 0;
+
+  // Creates or changes the quota of producer `producer_id` (> 0), or with
+  // kDefaultProducerQuotaId the default quota of every producer without its own. Fields of
+  // `change` left empty keep their value (0, unlimited, for a new entry); a producer's own
+  // 0/0 quota exempts it from the default. Synced. Returns the resulting quota.
+  // Errors: INVALID_ARGUMENT for a negative producer id or rate.
+  virtual absl::StatusOr<Quota> SetProducerQuota(int64_t producer_id,
+                                                 const QuotaChange& change) = 0;
+
+  // Removes a producer's own quota (or the default one), synced.
+  // Errors: INVALID_ARGUMENT (negative id); NOT_FOUND if it has none.
+  virtual absl::Status DeleteProducerQuota(int64_t producer_id) = 0;
+
+  // Every stored producer quota, sorted by producer id (the default one, id 0, first).
+  // Errors: DATA_LOSS for a corrupt entry; UNAVAILABLE/INTERNAL for I/O errors.
+  virtual absl::StatusOr<std::vector<ProducerQuota>> ListProducerQuotas() const = 0;
 
   // Allocates a new idempotent producer id (> 0, epoch 0), durably; ids are never reused.
   virtual absl::StatusOr<ProducerInfo> InitProducer() = 0;

@@ -62,10 +62,11 @@ struct PartitionState {
 struct TopicState {
   std::string name;
   uint32_t id = 0;
-  TopicConfig config;
+  TopicConfig config;  // immutable; config.quota is left empty: the live one is `quota`
   int64_t created_ms = 0;
 
   mutable absl::Mutex mu;
+  Quota quota ABSL_GUARDED_BY(mu);  // changed by AlterTopicQuota (under admin_mu_)
   std::map<uint64_t, std::shared_ptr<Segment>> segments ABSL_GUARDED_BY(mu);
   std::vector<PartitionState> partitions ABSL_GUARDED_BY(mu);
   bool deleted ABSL_GUARDED_BY(mu) = false;
@@ -98,6 +99,11 @@ class LogStoreImpl final : public LogStore {
   absl::Status CreateTopic(absl::string_view name, const TopicConfig& config) override;
   absl::Status DeleteTopic(absl::string_view name) override;
   absl::StatusOr<ProducerInfo> InitProducer() override;
+  absl::StatusOr<Quota> AlterTopicQuota(absl::string_view topic,
+                                        const QuotaChange& change) override;
+  absl::StatusOr<Quota> SetProducerQuota(int64_t producer_id, const QuotaChange& change) override;
+  absl::Status DeleteProducerQuota(int64_t producer_id) override;
+  absl::StatusOr<std::vector<ProducerQuota>> ListProducerQuotas() const override;
   std::vector<std::string> ListTopics() const override;
   absl::StatusOr<TopicInfo> DescribeTopic(absl::string_view name) const override;
   absl::StatusOr<AppendResult> Append(absl::string_view topic, int32_t partition,
@@ -189,7 +195,9 @@ class LogStoreImpl final : public LogStore {
   uint32_t next_topic_id_ ABSL_GUARDED_BY(topics_mu_) = 1;
   absl::Mutex producer_id_mu_;
   int64_t next_producer_id_ ABSL_GUARDED_BY(producer_id_mu_) = 1;  // 0 means "none" on the wire
-  absl::Mutex admin_mu_;  // serializes CreateTopic/DeleteTopic
+  // Serializes CreateTopic/DeleteTopic/AlterTopicQuota and the producer quota writes (their
+  // read-modify-writes of metadata).
+  absl::Mutex admin_mu_;
 
   // The writer's queues: appends wait in one FIFO per topic, served round-robin so that a
   // flood into one topic cannot starve another; control operations have their own FIFO.

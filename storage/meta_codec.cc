@@ -109,6 +109,12 @@ std::string ProducerStateKey(uint32_t topic_id, uint32_t partition, int64_t prod
   return key;
 }
 
+std::string ProducerQuotaKey(int64_t producer_id) {
+  std::string key(1, kProducerQuotaPrefix);
+  PutBigEndian64(&key, static_cast<uint64_t>(producer_id));
+  return key;
+}
+
 std::string EncodeTopicRecord(const TopicRecord& topic) {
   nlohmann::json j = {{"v", 1},
                       {"id", topic.id},
@@ -116,6 +122,11 @@ std::string EncodeTopicRecord(const TopicRecord& topic) {
                       {"retention_ms", topic.config.retention_ms},
                       {"retention_bytes", topic.config.retention_bytes},
                       {"created_ms", topic.created_ms}};
+  // Written only when set, so that a topic without a quota has the record older builds wrote.
+  if (!topic.config.quota.unlimited()) {
+    j["quota_bytes_per_sec"] = topic.config.quota.bytes_per_sec;
+    j["quota_records_per_sec"] = topic.config.quota.records_per_sec;
+  }
   return j.dump();
 }
 
@@ -130,6 +141,11 @@ absl::optional<TopicRecord> DecodeTopicRecord(absl::string_view value) {
     t.config.retention_ms = j.at("retention_ms").get<int64_t>();
     t.config.retention_bytes = j.at("retention_bytes").get<int64_t>();
     t.created_ms = j.at("created_ms").get<int64_t>();
+    t.config.quota.bytes_per_sec = j.value("quota_bytes_per_sec", int64_t{0});
+    t.config.quota.records_per_sec = j.value("quota_records_per_sec", int64_t{0});
+    if (t.config.quota.bytes_per_sec < 0 || t.config.quota.records_per_sec < 0) {
+      return absl::nullopt;
+    }
     return t;
   } catch (const nlohmann::json::exception&) {
     return absl::nullopt;
@@ -156,6 +172,23 @@ absl::optional<IndexEntry> DecodeIndexEntry(absl::string_view v) {
   e.last_append_ms = static_cast<int64_t>(DecodeFixed64(v.data() + 24));
   e.max_timestamp_ms = static_cast<int64_t>(DecodeFixed64(v.data() + 32));
   return e;
+}
+
+std::string EncodeProducerQuota(const Quota& quota) {
+  std::string v;
+  v.reserve(kProducerQuotaValueSize);
+  PutFixed64(&v, static_cast<uint64_t>(quota.bytes_per_sec));
+  PutFixed64(&v, static_cast<uint64_t>(quota.records_per_sec));
+  return v;
+}
+
+absl::optional<Quota> DecodeProducerQuota(absl::string_view value) {
+  if (value.size() != kProducerQuotaValueSize) return absl::nullopt;
+  Quota q;
+  q.bytes_per_sec = static_cast<int64_t>(DecodeFixed64(value.data()));
+  q.records_per_sec = static_cast<int64_t>(DecodeFixed64(value.data() + 8));
+  if (q.bytes_per_sec < 0 || q.records_per_sec < 0) return absl::nullopt;
+  return q;
 }
 
 std::string EncodeU64(uint64_t v) {

@@ -15,7 +15,11 @@
 //   "F"                               u32 format version of the directory (kFormatVersion)
 //   "I"                               u32 next topic id (ids are never reused)
 //   "t" name                          topic record: JSON {"v":1,"id","partitions",
-//                                     "retention_ms","retention_bytes","created_ms"}
+//                                     "retention_ms","retention_bytes","created_ms",
+//                                     "quota_bytes_per_sec","quota_records_per_sec"}; the two
+//                                     quota fields (0 = unlimited) may be absent (written by
+//                                     builds before quotas: read as 0), and are rewritten in
+//                                     place by AlterTopicQuota
 //   "o" topic_id:u32 partition:u32    u64 start offset of the partition
 //   "s" topic_id:u32 seq:u64          u64 segment creation time (ms since the epoch)
 //   "x" topic_id:u32 seq:u64 part:u32 index entry of a partition in a segment: 5 x u64
@@ -32,6 +36,12 @@
 //   "p" topic_id:u32 part:u32 producer_id:u64   an idempotent producer's sequence state on a
 //                                     partition (producer_state.h), written atomically with
 //                                     the batch that changed it
+//   "q" producer_id:u64               a producer's quota: u64 bytes_per_sec, u64
+//                                     records_per_sec (16 bytes; 0 = unlimited). producer_id 0
+//                                     (kDefaultProducerQuotaId) holds the default producer
+//                                     quota. Written synced; builds before quotas ignore "q".
+//   Worked example: producer 7 limited to 1 MiB/s and no record limit is the key
+//   71 00 00 00 00 00 00 00 07 and the value 00 00 10 00 00 00 00 00 | 00 x 8.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +68,8 @@ inline constexpr char kCommittedOffsetPrefix = 'c';
 inline constexpr char kGroupStatePrefix = 'g';
 inline constexpr char kProducerStatePrefix = 'p';
 inline constexpr char kNextProducerIdKey[] = "P";
+inline constexpr char kProducerQuotaPrefix = 'q';
+inline constexpr size_t kProducerQuotaValueSize = 16;
 
 // A partition's share of one segment.
 struct IndexEntry {
@@ -91,6 +103,7 @@ std::string GroupOffsetsPrefix(absl::string_view group);
 std::string CommittedOffsetKey(absl::string_view group, uint32_t topic_id, uint32_t partition);
 std::string GroupStateKey(absl::string_view group);
 std::string ProducerStateKey(uint32_t topic_id, uint32_t partition, int64_t producer_id);
+std::string ProducerQuotaKey(int64_t producer_id);
 // The prefix shared by every key of `prefix` kind for one topic, and the key just past them.
 std::string TopicScopedPrefix(char prefix, uint32_t topic_id);
 std::string TopicScopedLimit(char prefix, uint32_t topic_id);
@@ -101,6 +114,11 @@ absl::optional<TopicRecord> DecodeTopicRecord(absl::string_view value);
 
 std::string EncodeIndexEntry(const IndexEntry& entry);
 absl::optional<IndexEntry> DecodeIndexEntry(absl::string_view value);
+
+// A producer quota value ("q" keys). Decode returns nullopt unless the value is 16 bytes
+// holding two rates that fit in int64 (>= 0).
+std::string EncodeProducerQuota(const Quota& quota);
+absl::optional<Quota> DecodeProducerQuota(absl::string_view value);
 
 std::string EncodeU64(uint64_t v);
 absl::optional<uint64_t> DecodeU64(absl::string_view value);

@@ -58,8 +58,9 @@ struct Options {
   // is pushed back while others keep writing. Default: 32 MiB.
   uint64_t max_topic_queued_bytes = 32ull << 20;
 
-  // Memory for RocksDB memtables, shared by all segments (a write buffer manager enforces it).
-  // Default: 128 MiB.
+  // Memory for RocksDB memtables, shared by all segments (a write buffer manager enforces it:
+  // at the limit the writer thread waits for a flush, the queues fill, and appends are
+  // refused with RESOURCE_EXHAUSTED; memory never grows past it). Default: 128 MiB.
   uint64_t memtable_budget_bytes = 128ull << 20;
 
   // Memory for RocksDB's block cache (reads of data that left the memtables). Default: 64 MiB.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,39 @@ struct ProducerInfo {
 inline constexpr int32_t kMaxPartitions = 4096;
 inline constexpr size_t kMaxTopicNameLength = 249;
 
-// A topic's configuration, fixed at creation except where later work adds `alter`.
+// A rate limit, enforced by the server (server/quota.h), stored here so that it survives
+// restarts. Bytes are record sizes (key + value + header keys and values). 0 in a field: that
+// dimension is unlimited; negative values are refused with INVALID_ARGUMENT.
+struct Quota {
+  int64_t bytes_per_sec = 0;
+  int64_t records_per_sec = 0;
+  bool unlimited() const { return bytes_per_sec == 0 && records_per_sec == 0; }
+  bool operator==(const Quota&) const = default;
+};
+
+// A change to a stored quota: fields left empty keep their current value (0 for a new one).
+struct QuotaChange {
+  std::optional<int64_t> bytes_per_sec;
+  std::optional<int64_t> records_per_sec;
+};
+
+// The producer id under which the default producer quota is stored: the quota of every
+// idempotent producer without its own. Real producer ids start at 1.
+inline constexpr int64_t kDefaultProducerQuotaId = 0;
+
+// A producer's quota (or, with producer_id == kDefaultProducerQuotaId, the default one).
+struct ProducerQuota {
+  int64_t producer_id = 0;
+  Quota quota;
+  bool operator==(const ProducerQuota&) const = default;
+};
+
+// A topic's configuration, fixed at creation except the quota (LogStore::AlterTopicQuota).
 struct TopicConfig {
   int32_t partitions = 1;        // 1..kMaxPartitions
   int64_t retention_ms = -1;     // keep data at least this long after its append; -1: forever
   int64_t retention_bytes = -1;  // per partition, keep at most about this much; -1: no limit
+  Quota quota;                   // the topic's rate limit, over all its partitions
 };
 
 // A partition as described to users. Offsets follow Kafka's convention.
