@@ -146,7 +146,13 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
   std::vector<absl::StatusOr<AppendResult>> results(group.size());
   absl::flat_hash_map<std::tuple<TopicState*, int32_t, int64_t>, const ProducerState*>
       touched_producers;
-  rocksdb::WriteBatch wb;
+  // Reserve the write batch's buffer for every batch of the group up front: growing it by
+  // doubling copied the whole buffer again at each step (perf: ~8% of evlogd's CPU with 1-KiB
+  // records, 1 producer). 64 bytes per batch cover its key and framing; the index and
+  // producer-state entries added below fit in the slack or cost one last growth.
+  size_t reserve = 4096;
+  for (const WriteRequest& req : group) reserve += req.batch.size() + 64;
+  rocksdb::WriteBatch wb(reserve);
   const int64_t now = NowMs();
   uint64_t records = 0, bytes = 0, appends = 0;
 
