@@ -22,6 +22,8 @@ TopicDescription FromProto(const evlog::v1::TopicDescription& t) {
   d.retention_ms = t.retention_ms();
   d.retention_bytes = t.retention_bytes();
   d.created_ms = t.created_ms();
+  d.quota = {.bytes_per_sec = t.quota().bytes_per_sec(),
+             .records_per_sec = t.quota().records_per_sec()};
   d.partitions.reserve(t.partitions_size());
   for (const auto& p : t.partitions()) {
     d.partitions.push_back({.partition = p.partition(),
@@ -108,6 +110,10 @@ class AdminImpl final : public Admin {
     request.set_partitions(settings.partitions);
     request.set_retention_ms(settings.retention_ms);
     request.set_retention_bytes(settings.retention_bytes);
+    if (settings.quota != Quota{}) {
+      request.mutable_quota()->set_bytes_per_sec(settings.quota.bytes_per_sec);
+      request.mutable_quota()->set_records_per_sec(settings.quota.records_per_sec);
+    }
     evlog::v1::CreateTopicResponse response;
     grpc::ClientContext context;
     SetTimeout(&context, options_.timeout);
@@ -178,6 +184,75 @@ class AdminImpl final : public Admin {
                              .max_response_bytes = response.max_response_bytes(),
                              .max_inflight_per_stream = response.max_inflight_per_stream(),
                              .fsync = response.fsync()};
+  }
+
+  absl::StatusOr<TopicDescription> AlterTopicQuota(const std::string& name,
+                                                   const QuotaChange& change) override {
+    evlog::v1::AlterTopicRequest request;
+    request.set_name(name);
+    if (change.bytes_per_sec.has_value()) request.set_quota_bytes_per_sec(*change.bytes_per_sec);
+    if (change.records_per_sec.has_value()) {
+      request.set_quota_records_per_sec(*change.records_per_sec);
+    }
+    evlog::v1::AlterTopicResponse response;
+    grpc::ClientContext context;
+    SetTimeout(&context, options_.timeout);
+    absl::Status s = FromGrpcStatus(stub_->AlterTopic(&context, request, &response), &context);
+    if (!s.ok()) return s;
+    return FromProto(response.topic());
+  }
+
+  absl::StatusOr<Quota> SetProducerQuota(int64_t producer_id, const QuotaChange& change) override {
+    evlog::v1::SetProducerQuotaRequest request;
+    if (producer_id == kDefaultProducerQuota) {
+      request.set_default_quota(true);
+    } else {
+      request.set_producer_id(producer_id);
+    }
+    if (change.bytes_per_sec.has_value()) request.set_bytes_per_sec(*change.bytes_per_sec);
+    if (change.records_per_sec.has_value()) request.set_records_per_sec(*change.records_per_sec);
+    evlog::v1::SetProducerQuotaResponse response;
+    grpc::ClientContext context;
+    SetTimeout(&context, options_.timeout);
+    absl::Status s =
+        FromGrpcStatus(stub_->SetProducerQuota(&context, request, &response), &context);
+    if (!s.ok()) return s;
+    return Quota{.bytes_per_sec = response.quota().bytes_per_sec(),
+                 .records_per_sec = response.quota().records_per_sec()};
+  }
+
+  absl::Status DeleteProducerQuota(int64_t producer_id) override {
+    evlog::v1::DeleteProducerQuotaRequest request;
+    if (producer_id == kDefaultProducerQuota) {
+      request.set_default_quota(true);
+    } else {
+      request.set_producer_id(producer_id);
+    }
+    evlog::v1::DeleteProducerQuotaResponse response;
+    grpc::ClientContext context;
+    SetTimeout(&context, options_.timeout);
+    return FromGrpcStatus(stub_->DeleteProducerQuota(&context, request, &response), &context);
+  }
+
+  absl::StatusOr<QuotaList> ListQuotas() override {
+    evlog::v1::ListQuotasRequest request;
+    evlog::v1::ListQuotasResponse response;
+    grpc::ClientContext context;
+    SetTimeout(&context, options_.timeout);
+    absl::Status s = FromGrpcStatus(stub_->ListQuotas(&context, request, &response), &context);
+    if (!s.ok()) return s;
+    auto quota = [](const evlog::v1::Quota& q) {
+      return Quota{.bytes_per_sec = q.bytes_per_sec(), .records_per_sec = q.records_per_sec()};
+    };
+    QuotaList out;
+    for (const auto& t : response.topics()) out.topics.emplace_back(t.topic(), quota(t.quota()));
+    if (response.has_default_producer_quota()) {
+      out.default_producer_quota = quota(response.default_producer_quota());
+    }
+    for (const auto& p : response.producers()) {
+      out.producers.emplace_back(p.producer_id(), quota(p.quota()));
+    }
+    return out;
   }
 
   absl::StatusOr<HealthState> CheckHealth(const std::string& service) override {

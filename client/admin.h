@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,11 +32,36 @@ struct AdminOptions {
   absl::Duration timeout = absl::Seconds(30);
 };
 
+// A rate quota (evlog.proto Quota): bytes are record sizes; 0 in a field means unlimited.
+struct Quota {
+  int64_t bytes_per_sec = 0;
+  int64_t records_per_sec = 0;
+  bool operator==(const Quota&) const = default;
+};
+
+// A change to a quota: rates left empty keep their value (at least one must be given).
+struct QuotaChange {
+  std::optional<int64_t> bytes_per_sec;
+  std::optional<int64_t> records_per_sec;
+};
+
+// Pass as producer_id to the producer quota calls to mean the default producer quota (the
+// quota of every producer id without its own).
+inline constexpr int64_t kDefaultProducerQuota = 0;
+
+// Every quota in force (AdminService.ListQuotas).
+struct QuotaList {
+  std::vector<std::pair<std::string, Quota>> topics;  // topics with a quota, by name
+  std::optional<Quota> default_producer_quota;        // absent: none set
+  std::vector<std::pair<int64_t, Quota>> producers;   // by producer id
+};
+
 // A new topic's settings.
 struct TopicSettings {
   int32_t partitions = 1;        // 1..4096
   int64_t retention_ms = -1;     // -1: keep forever
   int64_t retention_bytes = -1;  // per partition; -1: no limit
+  Quota quota;                   // the topic's rate quota; default: unlimited
 };
 
 struct PartitionDescription {
@@ -52,6 +78,7 @@ struct TopicDescription {
   int64_t retention_bytes = -1;
   int64_t created_ms = 0;
   std::vector<PartitionDescription> partitions;  // in partition order
+  Quota quota;                                   // 0 fields: unlimited
 };
 
 // The server's version and limits (AdminService.DescribeServer).
@@ -104,6 +131,25 @@ class Admin {
 
   // The server's version and limits. Errors: transport errors.
   virtual absl::StatusOr<ServerDescription> DescribeServer() = 0;
+
+  // Changes a topic's quota (AdminService.AlterTopic); rates not given keep their value.
+  // Returns the topic as changed. Errors: INVALID_ARGUMENT (no rate given, negative rate, bad
+  // name), NOT_FOUND, transport errors.
+  virtual absl::StatusOr<TopicDescription> AlterTopicQuota(const std::string& name,
+                                                           const QuotaChange& change) = 0;
+
+  // Sets producer `producer_id`'s quota (> 0), or the default producer quota with
+  // kDefaultProducerQuota; rates not given keep their value. Returns the quota now in force.
+  // Errors: INVALID_ARGUMENT (negative id, no rate, negative rate), transport errors.
+  virtual absl::StatusOr<Quota> SetProducerQuota(int64_t producer_id,
+                                                 const QuotaChange& change) = 0;
+
+  // Removes producer `producer_id`'s own quota, or the default one (kDefaultProducerQuota).
+  // Errors: INVALID_ARGUMENT (negative id), NOT_FOUND (none set), transport errors.
+  virtual absl::Status DeleteProducerQuota(int64_t producer_id) = 0;
+
+  // Every quota in force. Errors: transport errors, DATA_LOSS.
+  virtual absl::StatusOr<QuotaList> ListQuotas() = 0;
 
   // grpc.health.v1.Health/Check for `service` ("" = the whole server).
   // Errors: NOT_FOUND if the server does not know `service`; transport errors.

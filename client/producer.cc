@@ -104,7 +104,16 @@ struct Domain {
   int16_t producer_epoch = 0;
   int32_t next_sequence = 0;
   bool needs_producer_id = false;
+  // Whether the server has stored a batch of this partition under producer_id. Until then only
+  // one batch is in flight: the server lets an id it does not know on a partition start at any
+  // sequence, so a second batch could be stored ahead of a refused first one.
+  bool confirmed = false;
 };
+
+// How many batches of `domain` may be in flight (idempotent producer).
+int32_t InFlightLimit(const Domain& domain) {
+  return domain.confirmed ? kMaxInFlightPerPartition : 1;
+}
 
 // One Produce stream: its call, and the thread reading its responses.
 struct Session {
@@ -433,6 +442,7 @@ class ProducerImpl final : public Producer {
     batch->gap = false;
     if (!response.has_error()) {
       if (domain.draining) domain.stored_after_failure = true;
+      if (batch->producer_id == domain.producer_id) domain.confirmed = true;
       domain.backoff.Reset();
       Complete(std::move(batch), absl::OkStatus(), response.base_offset(), response.partition(),
                outcomes);
@@ -520,6 +530,7 @@ class ProducerImpl final : public Producer {
       domain.producer_id = id->first;
       domain.producer_epoch = id->second;
       domain.next_sequence = 0;
+      domain.confirmed = false;
       domain.needs_producer_id = false;
     }
     batch->producer_id = domain.producer_id;
@@ -636,24 +647,13 @@ class ProducerImpl final : public Producer {
         if (session_ != nullptr) session_->context.TryCancel();
       }
 
-      // Send batches that lingered long enough.
-      for (auto& [key, domain] : domains_) {
-        if (domain->open == nullptr) continue;
-        const absl::Time due = domain->open->created + options_.linger;
-        if (due <= now || closing_) {
-          Seal(*domain);
-        } else {
-          wake = std::min(wake, due);
-        }
-      }
-
       // Pick the first batch whose partition may send.
       std::shared_ptr<Batch> batch;
       if (static_cast<int32_t>(in_flight_.size()) < max_in_flight_) {
         for (auto it = ready_.begin(); it != ready_.end(); ++it) {
           Domain& domain = DomainOf(**it);
           if (domain.draining) continue;
-          if (idempotent_ && domain.in_flight >= kMaxInFlightPerPartition) continue;
+          if (idempotent_ && domain.in_flight >= InFlightLimit(domain)) continue;
           if (domain.resume_at > now) {
             wake = std::min(wake, domain.resume_at);
             continue;
@@ -677,6 +677,31 @@ class ProducerImpl final : public Producer {
         RunOutcomes(outcomes);
         mu_.Lock();
         if (batch == nullptr) continue;
+      }
+
+      // Nothing sealed could be sent: seal batches that lingered long enough, if they can go
+      // now. While the window (or the partition's share of it) is full, a due batch stays open
+      // and keeps filling, as Kafka's accumulator does: a slow server then gets fewer, bigger
+      // batches instead of a queue of one-record ones. An acknowledgement wakes this loop.
+      if (batch == nullptr && static_cast<int32_t>(in_flight_.size()) < max_in_flight_) {
+        bool sealed = false;
+        for (auto& [key, domain] : domains_) {
+          if (domain->open == nullptr) continue;
+          const absl::Time due = domain->open->created + options_.linger;
+          if (due > now && !closing_) {
+            wake = std::min(wake, due);
+            continue;
+          }
+          const bool can_send = !domain->draining && domain->resume_at <= now &&
+                                (!idempotent_ || domain->in_flight < InFlightLimit(*domain));
+          if (can_send || abort_) {
+            Seal(*domain);
+            sealed = true;
+          } else if (domain->resume_at > now) {
+            wake = std::min(wake, domain->resume_at);  // backing off: look again then
+          }
+        }
+        if (sealed) continue;
       }
 
       if (batch != nullptr && idempotent_ && batch->base_sequence < 0 &&

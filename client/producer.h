@@ -27,7 +27,9 @@
 // retry hint, until its delivery_timeout: the server stores it once and answers a retry with
 // the original offsets. Order: records sent to one partition are stored in the order of the
 // Send calls. At most 5 batches of a partition are in flight (the server remembers the last 5
-// per producer); after a failure the partition's batches in flight are all answered first,
+// per producer), and only 1 until the server has stored one under the partition's producer id
+// (it lets an unknown id start at any sequence, so a second batch could overtake a refused
+// first); after a failure the partition's batches in flight are all answered first,
 // then resent in sequence order. If a batch fails for good (NOT_FOUND, INVALID_ARGUMENT,
 // DEADLINE_EXCEEDED after delivery_timeout...), later batches of its partition, which the
 // server then refuses as a "sequence gap", are renumbered under a fresh producer id once

@@ -9,6 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/cli/quota_cmd.h"
+#include "client/cli/spool_cmd.h"
 
 namespace evlog::cli {
 namespace {
@@ -38,11 +40,16 @@ constexpr absl::string_view kGlobalHelp = R"(Global flags (before or after the c
 
 constexpr absl::string_view kTopicCreateHelp =
     R"(Usage: evlog topic create NAME [--partitions=N] [--retention-ms=MS] [--retention-bytes=B]
+                          [--max-bytes-per-sec=SIZE] [--max-records-per-sec=N]
 
 Creates topic NAME ([A-Za-z0-9._-]{1,249}) with N partitions (default 1).
   --partitions=N         number of partitions, fixed for the topic's life (default 1)
   --retention-ms=MS      keep records at least MS milliseconds; -1 keeps them forever (default)
   --retention-bytes=B    keep at most about B bytes per partition; -1: no limit (default)
+  --max-bytes-per-sec=SIZE   rate quota: bytes of records per second over all partitions
+                         (1048576, 512KiB, 10MiB, 1GiB; default 0: unlimited); see
+                         `evlog topic alter --help`
+  --max-records-per-sec=N    rate quota: records per second (default 0: unlimited)
 Prints `created topic NAME` to stdout. Fails with ALREADY_EXISTS if the name is taken.
 )";
 
@@ -56,6 +63,7 @@ constexpr absl::string_view kTopicDescribeHelp = R"(Usage: evlog topic describe 
 Prints the topic's configuration and, per partition, its start offset (lowest readable),
 end offset (next to be written) and stored bytes. With --json prints one JSON object:
   {"name":...,"partitions":N,"retention_ms":MS,"retention_bytes":B,"created_ms":T,
+   "max_bytes_per_sec":B,"max_records_per_sec":R (the quota; 0: unlimited),
    "partition_info":[{"partition":0,"start_offset":0,"end_offset":17,"bytes":1234},...]}
 Fails with NOT_FOUND if there is no such topic.
 )";
@@ -78,6 +86,48 @@ flight at once; the order of the lines is kept within each partition.
 Exits 0 only after every line is acknowledged (durably stored) by the server, then prints
 `produced N events` to stderr. On an error it stops, prints the error and exits 1; events
 acknowledged before the error stay stored.
+
+With --spool-dir=DIR, every event is first written (fsynced) to a durable local spool in DIR,
+then delivered from there in order and exactly once, so producing goes on while the server
+cannot be reached; a later `evlog produce` or `evlog spool drain` on the same DIR delivers what
+is left (one process per DIR at a time).
+  --spool-dir=DIR            the spool directory (created if needed)
+  --spool-max-bytes=SIZE     the spool's size limit, e.g. 512MiB, 2GB (default 1GiB)
+  --spool-full=block|fail    when the spool is full: wait for room (default), or stop with
+                             RESOURCE_EXHAUSTED (exit 1; the events before it are safe)
+  --drain-timeout=DURATION   after the end of input, wait this long for acknowledgements
+                             (default 10s); what is not acknowledged by then stays in the spool
+Then it exits 0 once every line is acknowledged or safely in the spool, and prints
+`produced N events: A acknowledged` or
+`produced N events: A acknowledged, S in the spool at DIR (drain with: evlog spool drain DIR)`.
+It exits 1 if events were refused by the server for good (kept as dead letters in DIR, see
+`evlog spool status DIR`). Keyed events (no --partition) need the topic's partition count: the
+server is asked once and the answer is kept in DIR, so a producer that never reached the server
+with this DIR needs --partition. SIGINT/SIGTERM stop reading; what was read is spooled.
+)";
+
+constexpr absl::string_view kSpoolStatusHelp = R"(Usage: evlog spool status DIR [--json]
+
+Describes the spool in DIR without contacting the server (also while a producer uses it):
+its producer id, the pending events per topic and partition (batches, records, bytes, next
+sequence number, oldest event), and its dead letters (batches the server refused for good,
+kept on disk with the reason). With --json prints one JSON object:
+  {"dir":...,"producer_id":P,"producer_epoch":E,"pending_batches":B,"pending_records":R,
+   "bytes":N,"oldest_ms":T,"dead_letter_batches":D,"dead_letter_records":DR,
+   "partitions":[{"topic":"t","partition":0,"batches":B,"records":R,"bytes":N,"oldest_ms":T,
+                  "next_sequence":S,"producer_overrides":[...]}],
+   "dead_letters":[{"id":I,"topic":"t","partition":0,"records":R,"base_sequence":S,
+                    "bytes":N,"reason":{"code":5,"status":"NOT_FOUND","message":...}}]}
+Fails with NOT_FOUND if DIR holds no spool.
+)";
+
+constexpr absl::string_view kSpoolDrainHelp = R"(Usage: evlog spool drain DIR
+
+Delivers every pending event of the spool in DIR to the server (--server), in order and exactly
+once, and exits 0 when the spool is empty, printing `drained N events from DIR`. Gives up with
+exit 1 when nothing could be delivered for --timeout (the server is unreachable), and exits 1 if
+events were refused by the server for good (dead letters, see `evlog spool status DIR`). Fails
+with FAILED_PRECONDITION if another process uses DIR.
 )";
 
 constexpr absl::string_view kReplayHelp =
@@ -189,13 +239,43 @@ serving. Exits 0 and prints SERVING when it is; otherwise prints the status and 
   --service=NAME   the service to ask about (default: "", the whole server)
 )";
 
+// The flags of a bench mode, as the parser's FlagSpecs (the list lives in bench_args.cc).
+std::vector<FlagSpec> BenchFlagSpecs(BenchMode mode) {
+  std::vector<FlagSpec> specs;
+  for (const BenchFlag& f : BenchFlags(mode)) specs.push_back({f.name, f.takes_value});
+  return specs;
+}
+
 const std::vector<CommandSpec>& Commands() {
   static const auto* commands = new std::vector<CommandSpec>{
       {{"topic", "create"},
        Command::kTopicCreate,
        {"NAME"},
-       {{"partitions", true}, {"retention-ms", true}, {"retention-bytes", true}},
+       {{"partitions", true},
+        {"retention-ms", true},
+        {"retention-bytes", true},
+        {"max-bytes-per-sec", true},
+        {"max-records-per-sec", true}},
        kTopicCreateHelp},
+      {{"topic", "alter"},
+       Command::kTopicAlter,
+       {"NAME"},
+       {{"max-bytes-per-sec", true}, {"max-records-per-sec", true}},
+       kTopicAlterHelp},
+      {{"quota", "set"},
+       Command::kQuotaSet,
+       {},
+       {{"producer-id", true},
+        {"default-producer", false},
+        {"bytes-per-sec", true},
+        {"records-per-sec", true}},
+       kQuotaSetHelp},
+      {{"quota", "delete"},
+       Command::kQuotaDelete,
+       {},
+       {{"producer-id", true}, {"default-producer", false}},
+       kQuotaDeleteHelp},
+      {{"quota", "list"}, Command::kQuotaList, {}, {{"json", false}}, kQuotaListHelp},
       {{"topic", "list"}, Command::kTopicList, {}, {{"json", false}}, kTopicListHelp},
       {{"topic", "describe"},
        Command::kTopicDescribe,
@@ -206,7 +286,12 @@ const std::vector<CommandSpec>& Commands() {
       {{"produce"},
        Command::kProduce,
        {"TOPIC"},
-       {{"key", true}, {"partition", true}},
+       {{"key", true},
+        {"partition", true},
+        {"spool-dir", true},
+        {"spool-max-bytes", true},
+        {"spool-full", true},
+        {"drain-timeout", true}},
        kProduceHelp},
       {{"replay"},
        Command::kReplay,
@@ -249,6 +334,23 @@ const std::vector<CommandSpec>& Commands() {
        kGroupResetHelp},
       {{"group", "delete"}, Command::kGroupDelete, {"GROUP"}, {{"force", false}}, kGroupDeleteHelp},
       {{"health"}, Command::kHealth, {}, {{"service", true}}, kHealthHelp},
+      {{"spool", "status"}, Command::kSpoolStatus, {"DIR"}, {{"json", false}}, kSpoolStatusHelp},
+      {{"spool", "drain"}, Command::kSpoolDrain, {"DIR"}, {}, kSpoolDrainHelp},
+      {{"bench", "produce"},
+       Command::kBench,
+       {},
+       BenchFlagSpecs(BenchMode::kProduce),
+       BenchHelp(BenchMode::kProduce)},
+      {{"bench", "consume"},
+       Command::kBench,
+       {},
+       BenchFlagSpecs(BenchMode::kConsume),
+       BenchHelp(BenchMode::kConsume)},
+      {{"bench", "e2e"},
+       Command::kBench,
+       {},
+       BenchFlagSpecs(BenchMode::kEndToEnd),
+       BenchHelp(BenchMode::kEndToEnd)},
   };
   return *commands;
 }
@@ -260,6 +362,7 @@ constexpr absl::string_view kTopicGroupHelp =
   topic list [--json]
   topic describe NAME [--json]
   topic delete NAME
+  topic alter NAME [--max-bytes-per-sec=SIZE|0] [--max-records-per-sec=N|0]
 Run `evlog topic COMMAND --help` for details.
 )";
 
@@ -358,6 +461,8 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
                                      "characters A-Z a-z 0-9 . _ -"),
                         help_command);
     }
+  } else if (!positionals.empty() && spec.positionals[0] == "DIR") {
+    inv.spool_dir = positionals[0];
   } else if (!positionals.empty()) {
     inv.topic = positionals[0];
     if (!IsValidTopicName(inv.topic)) {
@@ -390,6 +495,17 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
         if (!n.ok()) return n.status();
         inv.topic_create.retention_bytes = *n;
       }
+      if (auto s = ParseQuotaFlags(spec.command, flags, inv); !s.ok()) {
+        return UsageError(s.message(), help_command);
+      }
+      break;
+    }
+    case Command::kTopicAlter:
+    case Command::kQuotaSet:
+    case Command::kQuotaDelete: {
+      if (auto s = ParseQuotaFlags(spec.command, flags, inv); !s.ok()) {
+        return UsageError(s.message(), help_command);
+      }
       break;
     }
     case Command::kProduce: {
@@ -399,8 +515,38 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
         if (!n.ok()) return n.status();
         inv.produce.partition = *n;
       }
+      if (const std::string* v = get("spool-dir")) {
+        if (v->empty()) return UsageError("--spool-dir needs a directory", help_command);
+        inv.produce.spool_dir = *v;
+      }
+      const bool spooled = inv.produce.spool_dir.has_value();
+      if (const std::string* v = get("spool-max-bytes")) {
+        if (!spooled) return UsageError("--spool-max-bytes needs --spool-dir", help_command);
+        auto n = ParseByteSize(*v, "spool-max-bytes");
+        if (!n.ok()) return UsageError(n.status().message(), help_command);
+        inv.produce.spool_max_bytes = *n;
+      }
+      if (const std::string* v = get("spool-full")) {
+        if (!spooled) return UsageError("--spool-full needs --spool-dir", help_command);
+        if (*v != "block" && *v != "fail") {
+          return UsageError(absl::StrCat("--spool-full=", *v, " must be block or fail"),
+                            help_command);
+        }
+        inv.produce.spool_full_fail = *v == "fail";
+      }
+      if (const std::string* v = get("drain-timeout")) {
+        if (!spooled) return UsageError("--drain-timeout needs --spool-dir", help_command);
+        absl::Duration d;
+        if (!absl::ParseDuration(*v, &d) || d < absl::ZeroDuration()) {
+          return UsageError(absl::StrCat("--drain-timeout=", *v,
+                                         " is not a duration: use e.g. 10s, 500ms, 2m, 0s"),
+                            help_command);
+        }
+        inv.produce.drain_timeout = d;
+      }
       break;
     }
+
     case Command::kReplay: {
       ReplayArgs& r = inv.replay;
       int starts = 0;
@@ -548,6 +694,15 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
       if (const std::string* v = get("service")) inv.health_service = *v;
       break;
     }
+    case Command::kBench: {
+      inv.bench.mode = spec.words[1] == "produce"   ? BenchMode::kProduce
+                       : spec.words[1] == "consume" ? BenchMode::kConsume
+                                                    : BenchMode::kEndToEnd;
+      if (auto s = ParseBenchArgs(flags, inv.bench); !s.ok()) {
+        return UsageError(s.message(), help_command);
+      }
+      break;
+    }
     default:
       break;
   }
@@ -566,6 +721,12 @@ Commands:
   topic list [--json]
   topic describe NAME [--json]
   topic delete NAME
+  topic alter NAME [--max-bytes-per-sec=SIZE|0] [--max-records-per-sec=N|0]
+      changes the topic's rate quota (topic create takes the same flags)
+  quota set (--producer-id=N | --default-producer) [--bytes-per-sec=SIZE] [--records-per-sec=N]
+  quota delete (--producer-id=N | --default-producer)
+  quota list [--json]
+      producer rate quotas; list shows every quota in force
   produce TOPIC [--key=K] [--partition=P]
       reads stdin, one event per line; exits 0 once every line is acknowledged
   replay TOPIC (--from-offset=N | --from-beginning | --from-time=T) [--partition=P]
@@ -582,6 +743,17 @@ Commands:
   group delete GROUP [--force]
   health [--service=NAME]
       exits 0 if the server's gRPC health service says SERVING
+  produce TOPIC ... --spool-dir=DIR [--spool-max-bytes=SIZE] [--spool-full=block|fail]
+          [--drain-timeout=DURATION]
+      produces through a durable local spool: goes on while the server is unreachable
+  spool status DIR [--json]
+      what a spool holds: pending events per partition, producer id, dead letters
+  spool drain DIR
+      delivers a spool's pending events; exits 0 once it is empty
+  bench produce --topic=T [--events=N] [--size=B] [--producers=C] [--rate=R] [--json] ...
+  bench consume --topic=T --group=G [--events=N] [--json]
+  bench e2e --topic=T [--rate=R] [--json] ...
+      load generators: events/s, MB/s and latency percentiles (`evlog bench --help`)
   help [COMMAND]
 Run `evlog COMMAND --help` for a command's flags and output.
 
@@ -687,11 +859,57 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
       break;
     }
   }
+  if (spec == nullptr && words[0] == "bench") {
+    const bool wants_help =
+        help || (words.size() > 1 && (words[1] == "--help" || words[1] == "-h"));
+    if (wants_help && (words.size() == 1 || is_flag(words[1]))) {
+      inv.command = Command::kHelp;
+      inv.help_text = WithGlobalHelp(BenchGroupHelp());
+      return inv;
+    }
+    return UsageError(words.size() == 1
+                          ? std::string("`evlog bench` needs a mode: produce, consume or e2e")
+                          : absl::StrCat("unknown command `evlog bench ", words[1],
+                                         "`: use produce, consume or e2e"),
+                      "bench ");
+  }
+  if (spec == nullptr && words[0] == "quota") {
+    const bool wants_help =
+        help || (words.size() > 1 && (words[1] == "--help" || words[1] == "-h"));
+    if (wants_help && (words.size() == 1 || is_flag(words[1]))) {
+      inv.command = Command::kHelp;
+      inv.help_text = WithGlobalHelp(kQuotaGroupHelp);
+      return inv;
+    }
+    return UsageError(
+        words.size() == 1
+            ? std::string("`evlog quota` needs a subcommand: set, delete or list")
+            : absl::StrCat("unknown command `evlog quota ", words[1], "`: use set, delete or list"),
+        "quota ");
+  }
+  if (spec == nullptr && words[0] == "spool") {
+    const bool wants_help =
+        help || (words.size() > 1 && (words[1] == "--help" || words[1] == "-h"));
+    if (wants_help && (words.size() == 1 || is_flag(words[1]))) {
+      inv.command = Command::kHelp;
+      inv.help_text = WithGlobalHelp(
+          "Usage: evlog spool (status|drain) DIR ...\n\n"
+          "  spool status DIR [--json]   what the spool in DIR holds (no server needed)\n"
+          "  spool drain DIR             deliver its pending events; exit 0 once it is empty\n"
+          "Run `evlog spool COMMAND --help` for details.\n");
+      return inv;
+    }
+    return UsageError(
+        words.size() == 1
+            ? std::string("`evlog spool` needs a subcommand: status or drain")
+            : absl::StrCat("unknown command `evlog spool ", words[1], "`: use status or drain"),
+        "spool ");
+  }
   if (spec == nullptr) {
     if (words[0] == "topic" || words[0] == "group") {
       const bool topic = words[0] == "topic";
       const absl::string_view subcommands =
-          topic ? "create, list, describe or delete" : "list, describe, reset or delete";
+          topic ? "create, list, describe, alter or delete" : "list, describe, reset or delete";
       const std::string help_command = words[0] + " ";
       const bool wants_help = help || words.size() == 1 || words[1] == "--help" || words[1] == "-h";
       if (wants_help && (words.size() == 1 || is_flag(words[1]))) {

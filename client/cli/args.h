@@ -7,7 +7,13 @@
 //   evlog [--server=HOST:PORT] [--timeout=DURATION] COMMAND ...
 //     topic create NAME [--partitions=N] [--retention-ms=MS] [--retention-bytes=B]
 //     topic list [--json] | topic describe NAME [--json] | topic delete NAME
-//     produce TOPIC [--key=K] [--partition=P]
+//     topic create NAME ... [--max-bytes-per-sec=SIZE] [--max-records-per-sec=N]
+//     topic alter NAME [--max-bytes-per-sec=SIZE|0] [--max-records-per-sec=N|0]
+//     quota set (--producer-id=N | --default-producer) [--bytes-per-sec=SIZE]
+//               [--records-per-sec=N]
+//     quota delete (--producer-id=N | --default-producer) | quota list [--json]
+//     produce TOPIC [--key=K] [--partition=P] [--spool-dir=DIR [--spool-max-bytes=SIZE]
+//             [--spool-full=block|fail] [--drain-timeout=DURATION]]   (spool: spool_cmd.h)
 //     replay TOPIC (--from-offset=N | --from-beginning | --from-time=T) [--partition=P]
 //            [--to-offset=M] [--max=N] [--follow]
 //     consume TOPIC --group=G [--max=N] [--idle-timeout-ms=MS] [--session-timeout-ms=MS]
@@ -16,6 +22,8 @@
 //     group reset G --topic=T (--to-offset=N | --to-earliest | --to-latest | --to-time=T
 //                              | --shift-by=K) [--partition=P] [--force] [--json]
 //     health [--service=NAME]
+//     spool status DIR [--json] | spool drain DIR
+//     bench (produce|consume|e2e) --topic=T ...   (see bench_args.h)
 //     help [COMMAND ...]
 //
 // Flags take their value as `--flag=value` or as the next argument (`--flag value`); global
@@ -33,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/cli/bench_args.h"
 
 namespace evlog::cli {
 
@@ -49,6 +58,10 @@ enum class Command {
   kTopicList,
   kTopicDescribe,
   kTopicDelete,
+  kTopicAlter,
+  kQuotaSet,
+  kQuotaDelete,
+  kQuotaList,
   kProduce,
   kReplay,
   kConsume,
@@ -57,6 +70,9 @@ enum class Command {
   kGroupReset,
   kGroupDelete,
   kHealth,
+  kSpoolStatus,  // spool status DIR (spool_cmd.h)
+  kSpoolDrain,   // spool drain DIR (spool_cmd.h)
+  kBench,        // bench produce|consume|e2e (bench_cmd.h); the mode is in Invocation::bench
 };
 
 // Where `replay` starts in each partition it reads.
@@ -72,9 +88,24 @@ struct TopicCreateArgs {
   int64_t retention_bytes = -1;  // -1: no size limit
 };
 
+// Quota flags of `topic create`, `topic alter`, `quota set` and `quota delete` (quota_cmd.h).
+// Rates left empty were not given (0 given means unlimited).
+struct QuotaArgs {
+  std::optional<int64_t> bytes_per_sec;
+  std::optional<int64_t> records_per_sec;
+  int64_t producer_id = 0;        // quota set/delete --producer-id
+  bool default_producer = false;  // quota set/delete --default-producer
+};
+
 struct ProduceArgs {
   std::optional<std::string> key;    // the key of every record; absent: empty key
   std::optional<int32_t> partition;  // absent: the server picks by key
+  // --spool-dir: produce through a durable local spool (spool_cmd.h); the other spool flags
+  // need it.
+  std::optional<std::string> spool_dir;
+  std::optional<int64_t> spool_max_bytes;            // absent: the library's 1 GiB
+  bool spool_full_fail = false;                      // --spool-full=fail (default block)
+  absl::Duration drain_timeout = absl::Seconds(10);  // wait for acks after EOF
 };
 
 struct ReplayArgs {
@@ -116,11 +147,14 @@ struct Invocation {
   bool json = false;                           // topic/group list/describe/reset --json
   bool force = false;                          // group reset/delete --force
   std::string health_service;                  // health --service
+  std::string spool_dir;                       // spool status/drain DIR
   TopicCreateArgs topic_create;
+  QuotaArgs quota;
   ProduceArgs produce;
   ReplayArgs replay;
   ConsumeArgs consume;
   GroupResetArgs group_reset;
+  BenchArgs bench;  // bench produce|consume|e2e
 };
 
 // Parses the arguments after the program name. `now` anchors relative times (--from-time=-5m).

@@ -18,7 +18,10 @@
 #include "absl/time/time.h"
 #include "client/admin.h"
 #include "client/channel.h"
+#include "client/cli/bench_cmd.h"
 #include "client/cli/group_format.h"
+#include "client/cli/quota_cmd.h"
+#include "client/cli/spool_cmd.h"
 #include "client/consumer.h"
 #include "client/group_admin.h"
 #include "client/json_format.h"
@@ -107,10 +110,12 @@ void PrintError(const absl::Status& status) {
 
 int RunTopicCreate(const Invocation& inv) {
   auto admin = MakeAdmin(inv);
-  absl::StatusOr<TopicDescription> topic =
-      admin->CreateTopic(inv.topic, {.partitions = inv.topic_create.partitions,
-                                     .retention_ms = inv.topic_create.retention_ms,
-                                     .retention_bytes = inv.topic_create.retention_bytes});
+  absl::StatusOr<TopicDescription> topic = admin->CreateTopic(
+      inv.topic,
+      {.partitions = inv.topic_create.partitions,
+       .retention_ms = inv.topic_create.retention_ms,
+       .retention_bytes = inv.topic_create.retention_bytes,
+       .quota = {inv.quota.bytes_per_sec.value_or(0), inv.quota.records_per_sec.value_or(0)}});
   if (!topic.ok()) return Fail(topic.status());
   std::cout << "created topic " << inv.topic << " with " << topic->partition_count
             << (topic->partition_count == 1 ? " partition" : " partitions") << std::endl;
@@ -142,6 +147,8 @@ int RunTopicDescribe(const Invocation& inv) {
     j["retention_ms"] = topic->retention_ms;
     j["retention_bytes"] = topic->retention_bytes;
     j["created_ms"] = topic->created_ms;
+    j["max_bytes_per_sec"] = topic->quota.bytes_per_sec;
+    j["max_records_per_sec"] = topic->quota.records_per_sec;
     nlohmann::ordered_json parts = nlohmann::ordered_json::array();
     for (const auto& p : topic->partitions) {
       nlohmann::ordered_json pj;
@@ -159,7 +166,9 @@ int RunTopicDescribe(const Invocation& inv) {
             << "partitions:       " << topic->partition_count << "\n"
             << "retention time:   " << FormatRetentionMs(topic->retention_ms) << "\n"
             << "retention size:   " << FormatRetentionBytes(topic->retention_bytes) << "\n"
-            << "created:          " << FormatTime(topic->created_ms) << "\n\n";
+            << "created:          " << FormatTime(topic->created_ms) << "\n"
+            << "quota:            " << FormatByteRate(topic->quota.bytes_per_sec) << ", "
+            << FormatRecordRate(topic->quota.records_per_sec) << "\n\n";
   std::cout << absl::StrFormat("%-10s %15s %15s %15s %15s\n", "PARTITION", "START", "END",
                                "RECORDS", "BYTES");
   for (const auto& p : topic->partitions) {
@@ -178,6 +187,7 @@ int RunTopicDelete(const Invocation& inv) {
 }
 
 int RunProduce(const Invocation& inv) {
+  if (inv.produce.spool_dir.has_value()) return RunProduceSpooled(inv);
   auto channel = client::CreateEvlogChannel(inv.server);
   auto admin = Admin::Create(channel, {.timeout = inv.timeout});
   // Check the topic (and partition) before reading stdin, so a typo fails at once even with
@@ -593,6 +603,14 @@ int Run(const Invocation& inv) {
       return RunTopicDescribe(inv);
     case Command::kTopicDelete:
       return RunTopicDelete(inv);
+    case Command::kTopicAlter:
+      return RunTopicAlter(inv);
+    case Command::kQuotaSet:
+      return RunQuotaSet(inv);
+    case Command::kQuotaDelete:
+      return RunQuotaDelete(inv);
+    case Command::kQuotaList:
+      return RunQuotaList(inv);
     case Command::kProduce:
       return RunProduce(inv);
     case Command::kReplay:
@@ -609,6 +627,12 @@ int Run(const Invocation& inv) {
       return RunGroupDelete(inv);
     case Command::kHealth:
       return RunHealth(inv);
+    case Command::kSpoolStatus:
+      return RunSpoolStatus(inv);
+    case Command::kSpoolDrain:
+      return RunSpoolDrain(inv);
+    case Command::kBench:
+      return RunBench(inv);
   }
   return kExitFailure;
 }

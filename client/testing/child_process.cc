@@ -17,6 +17,19 @@ namespace evlog::testing {
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::vector<std::string>& argv) {
+  return Launch(argv, /*stdin_pipe=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartWithStdin(
+    const std::vector<std::string>& argv) {
+  // A write to a pipe whose reader exited raises SIGPIPE, which would end the whole test
+  // binary; ignored, the write fails with EPIPE and WriteStdin reports false.
+  signal(SIGPIPE, SIG_IGN);
+  return Launch(argv, /*stdin_pipe=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Launch(
+    const std::vector<std::string>& argv, bool stdin_pipe) {
   std::vector<std::string> args = argv;
   std::vector<char*> cargs;
   for (std::string& a : args) cargs.push_back(a.data());
@@ -28,7 +41,17 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     close(out[1]);
     return absl::InternalError("pipe2 failed");
   }
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // Both ends close-on-exec, so no other child inherits the write end (which would keep this
+  // child from ever seeing end of file); dup2 below clears the flag on the child's fd 0.
+  int in[2] = {-1, -1};
+  if (stdin_pipe && pipe2(in, O_CLOEXEC) != 0) {
+    close(out[0]);
+    close(out[1]);
+    close(err[0]);
+    close(err[1]);
+    return absl::InternalError("pipe2 failed");
+  }
+  const int null_fd = stdin_pipe ? in[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
@@ -48,10 +71,12 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
   if (pid < 0) {
     close(out[0]);
     close(err[0]);
+    if (in[1] >= 0) close(in[1]);
     return absl::InternalError(absl::StrCat("fork failed: ", std::strerror(errno)));
   }
   std::unique_ptr<ChildProcess> child(new ChildProcess());
   child->pid_ = pid;
+  child->stdin_fd_ = in[1];
   ChildProcess* raw = child.get();
   const int out_fd = out[0], err_fd = err[0];
   child->out_reader_ = std::thread([raw, out_fd] { raw->ReadStdout(out_fd); });
@@ -60,6 +85,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
 }
 
 ChildProcess::~ChildProcess() {
+  CloseStdin();
   bool reaped;
   {
     absl::MutexLock l(&mu_);
@@ -72,6 +98,22 @@ ChildProcess::~ChildProcess() {
   // The pipes close when the child (and anything it started) exits.
   if (out_reader_.joinable()) out_reader_.join();
   if (err_reader_.joinable()) err_reader_.join();
+}
+
+bool ChildProcess::WriteStdin(std::string_view data) {
+  if (stdin_fd_ < 0) return false;
+  while (!data.empty()) {
+    const ssize_t n = write(stdin_fd_, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // EPIPE: the child closed its stdin or exited
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void ChildProcess::CloseStdin() {
+  if (stdin_fd_ >= 0) close(stdin_fd_);
+  stdin_fd_ = -1;
 }
 
 void ChildProcess::ReadStdout(int fd) {

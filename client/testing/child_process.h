@@ -11,8 +11,9 @@
 //   (*child)->Signal(SIGTERM);
 //   EXPECT_EQ((*child)->Wait(absl::Now() + absl::Seconds(10)), 0);
 //
-// The child gets /dev/null as stdin and is SIGKILLed if the thread that started it exits
-// (PR_SET_PDEATHSIG): start children from the test's main thread.
+// The child gets /dev/null as stdin (or, with StartWithStdin, a pipe the test writes) and is
+// SIGKILLed if the thread that started it exits (PR_SET_PDEATHSIG): start children from the
+// test's main thread.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -22,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,6 +38,22 @@ class ChildProcess {
  public:
   // Runs argv[0] (a path) with argv. Errors: INTERNAL if it cannot be started.
   static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv);
+
+  // Like Start, but the child's stdin is a pipe fed by WriteStdin and closed by CloseStdin (the
+  // child then reads end of file). Ignores SIGPIPE in this process from then on, so writing to
+  // a child that exited fails with false instead of killing the test.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> StartWithStdin(
+      const std::vector<std::string>& argv);
+
+  // Writes all of `data` to the child's stdin, blocking while the pipe is full (the child reads
+  // slower than the test writes). Returns false, having written a prefix, if the child closed
+  // its stdin or exited, or if there is no stdin pipe (Start, or after CloseStdin). One
+  // writing thread at a time; CloseStdin must not run concurrently with it.
+  bool WriteStdin(std::string_view data);
+
+  // Closes the stdin pipe (idempotent); the child sees end of file once it read what was
+  // written. The destructor closes it too.
+  void CloseStdin();
 
   // SIGKILLs the child if it still runs, reaps it and stops the readers.
   ~ChildProcess();
@@ -59,10 +77,13 @@ class ChildProcess {
 
  private:
   ChildProcess() = default;
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Launch(const std::vector<std::string>& argv,
+                                                              bool stdin_pipe);
   void ReadStdout(int fd);
   void ReadStderr(int fd);
 
   pid_t pid_ = -1;
+  int stdin_fd_ = -1;     // the write end of the child's stdin (StartWithStdin), or -1
   int exit_status_ = -1;  // once reaped
   std::thread out_reader_;
   std::thread err_reader_;
