@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/byte_size.h"
+#include "common/byte_size.h"
 #include "server/status_mapping.h"
 
 namespace evlog::server {

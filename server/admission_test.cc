@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
-#include "server/byte_size.h"
+#include "common/byte_size.h"
 #include "server/flags.h"
 #include "server/status_mapping.h"
 

@@ -11,7 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/clock.h"
-#include "server/byte_size.h"
+#include "common/byte_size.h"
 #include "server/flags.h"
 #include "server/server.h"
 #include "server/signals.h"
@@ -61,11 +61,10 @@ int Run(int original_argc, char** original_argv) {
   if (options->store.memtable_budget_bytes != static_cast<uint64_t>(options->memory.memtables) ||
       options->store.block_cache_bytes != static_cast<uint64_t>(options->memory.block_cache) ||
       options->store.max_queued_bytes != static_cast<uint64_t>(options->memory.writer_queue)) {
-    spdlog::info(
-        "finer flags override the split: memtables {}, block cache {}, writer queues {}",
-        evlog::server::FormatByteSize(static_cast<int64_t>(options->store.memtable_budget_bytes)),
-        evlog::server::FormatByteSize(static_cast<int64_t>(options->store.block_cache_bytes)),
-        evlog::server::FormatByteSize(static_cast<int64_t>(options->store.max_queued_bytes)));
+    spdlog::info("finer flags override the split: memtables {}, block cache {}, writer queues {}",
+                 evlog::FormatByteSize(static_cast<int64_t>(options->store.memtable_budget_bytes)),
+                 evlog::FormatByteSize(static_cast<int64_t>(options->store.block_cache_bytes)),
+                 evlog::FormatByteSize(static_cast<int64_t>(options->store.max_queued_bytes)));
   }
 
   evlog::server::ShutdownSignals::Install();

@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "server/byte_size.h"
+#include "common/byte_size.h"
 #include "server/metrics_http.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli/quota_cmd.h"
 #include "client/cli/spool_cmd.h"
+#include "common/byte_size.h"
 
 namespace evlog::cli {
 namespace {
@@ -522,7 +523,8 @@ absl::Status Interpret(const CommandSpec& spec, const std::map<std::string, std:
       const bool spooled = inv.produce.spool_dir.has_value();
       if (const std::string* v = get("spool-max-bytes")) {
         if (!spooled) return UsageError("--spool-max-bytes needs --spool-dir", help_command);
-        auto n = ParseByteSize(*v, "spool-max-bytes");
+        absl::StatusOr<int64_t> n = ParseByteSize("spool-max-bytes", *v);
+        if (n.ok() && *n <= 0) n = absl::InvalidArgumentError("--spool-max-bytes must be > 0");
         if (!n.ok()) return UsageError(n.status().message(), help_command);
         inv.produce.spool_max_bytes = *n;
       }

@@ -103,6 +103,42 @@ std::unique_ptr<client::GroupAdmin> MakeGroupAdmin(const Invocation& inv) {
 
 }  // namespace
 
+absl::Status ForEachStdinLine(const std::function<bool(const char* data, size_t size)>& line,
+                              const volatile int* stop) {
+  std::vector<char> buffer(1 << 20);
+  std::string partial;  // a line split across reads
+  while (stop == nullptr || *stop == 0) {
+    const ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return absl::DataLossError(
+          absl::StrCat("cannot read standard input: ", std::strerror(errno)));
+    }
+    if (got == 0) break;
+    const char* p = buffer.data();
+    const char* end = p + got;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      if (nl == nullptr) {
+        partial.append(p, end - p);
+        break;
+      }
+      bool more;
+      if (!partial.empty()) {
+        partial.append(p, nl - p);
+        more = line(partial.data(), partial.size());
+        partial.clear();
+      } else {
+        more = line(p, nl - p);
+      }
+      if (!more) return absl::OkStatus();
+      p = nl + 1;
+    }
+  }
+  if (!partial.empty() && (stop == nullptr || *stop == 0)) line(partial.data(), partial.size());
+  return absl::OkStatus();
+}
+
 void PrintError(const absl::Status& status) {
   std::string message(status.message());
   std::cerr << "evlog: " << absl::StatusCodeToString(status.code()) << ": " << message << std::endl;
@@ -218,42 +254,7 @@ int RunProduce(const Invocation& inv) {
     return status.ok();
   };
 
-  // read(2), not fread: it returns whatever is available, so lines from a slow source
-  // (`tail -f log | evlog produce t`) are sent within the linger time instead of waiting
-  // for a full buffer, while a fast pipe still fills large reads.
-  std::vector<char> buffer(1 << 20);
-  std::string partial;  // a line split across reads
-  bool ok = true;
-  while (ok) {
-    const ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      status =
-          absl::DataLossError(absl::StrCat("cannot read standard input: ", std::strerror(errno)));
-      ok = false;
-      break;
-    }
-    if (got == 0) break;
-    const size_t n = static_cast<size_t>(got);
-    const char* p = buffer.data();
-    const char* end = p + n;
-    while (ok && p < end) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
-      if (nl == nullptr) {
-        partial.append(p, end - p);
-        break;
-      }
-      if (!partial.empty()) {
-        partial.append(p, nl - p);
-        ok = send(partial.data(), partial.size());
-        partial.clear();
-      } else {
-        ok = send(p, nl - p);
-      }
-      p = nl + 1;
-    }
-  }
-  if (ok && !partial.empty()) ok = send(partial.data(), partial.size());
+  if (absl::Status read = ForEachStdinLine(send); !read.ok()) status = read;
 
   // After an error, stop at once (what is in flight may or may not be stored); otherwise wait
   // for every acknowledgement; each record has its own delivery deadline, so this is bounded.

@@ -8,6 +8,9 @@
 // Thread safety: each function is called once per process, from main.
 #pragma once
 
+#include <cstddef>
+#include <functional>
+
 #include "absl/status/status.h"
 #include "client/cli/args.h"
 
@@ -25,6 +28,15 @@ int RunGroupDescribe(const Invocation& inv);
 int RunGroupReset(const Invocation& inv);
 int RunGroupDelete(const Invocation& inv);
 int RunHealth(const Invocation& inv);
+
+// Reads standard input with read(2) and calls `line(data, size)` for every line (without its
+// '\n'; a last line without one included), in order, until EOF, until `line` returns false,
+// or until `stop` (if not null) becomes non-zero between reads. read(2), not fread: it returns
+// whatever is available, so lines from a slow source (`tail -f log | evlog produce t`) go out
+// at once, while a fast pipe still fills large reads.
+// Returns OK, or DATA_LOSS if standard input cannot be read.
+absl::Status ForEachStdinLine(const std::function<bool(const char* data, size_t size)>& line,
+                              const volatile int* stop = nullptr);
 
 // Prints `evlog: STATUS_NAME: message` to stderr.
 void PrintError(const absl::Status& status);

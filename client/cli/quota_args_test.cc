@@ -29,7 +29,6 @@ TEST(ParseByteRateTest, AcceptsBytesAndBinaryAndDecimalUnits) {
   EXPECT_EQ(*ParseByteRate("f", "512KiB"), 512 * 1024);
   EXPECT_EQ(*ParseByteRate("f", "10MiB"), 10 << 20);
   EXPECT_EQ(*ParseByteRate("f", "1GiB"), int64_t{1} << 30);
-  EXPECT_EQ(*ParseByteRate("f", "1gib"), int64_t{1} << 30);
   EXPECT_EQ(*ParseByteRate("f", "500KB"), 500000);
   EXPECT_EQ(*ParseByteRate("f", "0"), 0);
 }
@@ -40,7 +39,7 @@ TEST(ParseByteRateTest, RejectsOtherFormsNamingTheFlag) {
     absl::StatusOr<int64_t> r = ParseByteRate("max-bytes-per-sec", bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("--max-bytes-per-sec="));
-    EXPECT_THAT(std::string(r.status().message()), HasSubstr("512KiB"));
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("512MiB"));
   }
 }
 

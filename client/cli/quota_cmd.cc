@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "client/admin.h"
 #include "client/cli/commands.h"
+#include "common/byte_size.h"
 #include "nlohmann/json.hpp"
 
 namespace evlog::cli {
@@ -145,39 +146,7 @@ std::string FormatRecordRate(int64_t records_per_sec) {
 }
 
 absl::StatusOr<int64_t> ParseByteRate(absl::string_view flag, absl::string_view text) {
-  const std::string lower = absl::AsciiStrToLower(text);
-  size_t digits = 0;
-  while (digits < lower.size() && absl::ascii_isdigit(static_cast<unsigned char>(lower[digits]))) {
-    ++digits;
-  }
-  const absl::string_view number = absl::string_view(lower).substr(0, digits);
-  const absl::string_view unit = absl::string_view(lower).substr(digits);
-  int64_t multiplier = 0;
-  if (unit.empty() || unit == "b") {
-    multiplier = 1;
-  } else if (unit == "kib") {
-    multiplier = int64_t{1} << 10;
-  } else if (unit == "mib") {
-    multiplier = int64_t{1} << 20;
-  } else if (unit == "gib") {
-    multiplier = int64_t{1} << 30;
-  } else if (unit == "kb") {
-    multiplier = 1000;
-  } else if (unit == "mb") {
-    multiplier = 1000 * 1000;
-  } else if (unit == "gb") {
-    multiplier = 1000 * 1000 * 1000;
-  }
-  int64_t n = 0;
-  if (multiplier == 0 || number.empty() || !absl::SimpleAtoi(number, &n) ||
-      n > INT64_MAX / multiplier) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, "=", text,
-        " is not a size: give a whole number of bytes per second, optionally with a unit KiB, "
-        "MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), e.g. 1048576, 512KiB, "
-        "10MiB; 0: unlimited"));
-  }
-  return n * multiplier;
+  return ParseByteSize(flag, text);  // a rate in bytes/s is written like a size; 0 = unlimited
 }
 
 absl::Status ParseQuotaFlags(Command command, const std::map<std::string, std::string>& flags,

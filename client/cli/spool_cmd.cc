@@ -89,46 +89,6 @@ client::SpooledProducerOptions ProducerOptions(const Invocation& inv) {
 
 }  // namespace
 
-absl::StatusOr<int64_t> ParseByteSize(absl::string_view text, absl::string_view flag) {
-  const std::string lower = absl::AsciiStrToLower(text);
-  size_t digits = 0;
-  while (digits < lower.size() && absl::ascii_isdigit(static_cast<unsigned char>(lower[digits]))) {
-    ++digits;
-  }
-  const absl::string_view number = absl::string_view(lower).substr(0, digits);
-  const absl::string_view unit = absl::string_view(lower).substr(digits);
-  int64_t multiplier = 0;
-  if (unit.empty() || unit == "b") {
-    multiplier = 1;
-  } else if (unit == "kb") {
-    multiplier = 1000;
-  } else if (unit == "mb") {
-    multiplier = 1000 * 1000;
-  } else if (unit == "gb") {
-    multiplier = int64_t{1000} * 1000 * 1000;
-  } else if (unit == "tb") {
-    multiplier = int64_t{1000} * 1000 * 1000 * 1000;
-  } else if (unit == "kib") {
-    multiplier = int64_t{1} << 10;
-  } else if (unit == "mib") {
-    multiplier = int64_t{1} << 20;
-  } else if (unit == "gib") {
-    multiplier = int64_t{1} << 30;
-  } else if (unit == "tib") {
-    multiplier = int64_t{1} << 40;
-  }
-  int64_t n = 0;
-  if (multiplier == 0 || number.empty() || !absl::SimpleAtoi(number, &n) || n <= 0 ||
-      n > INT64_MAX / multiplier) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, "=", text,
-                     " is not a size: give a positive whole number of bytes, optionally with a "
-                     "unit KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. "
-                     "512MiB"));
-  }
-  return n * multiplier;
-}
-
 int RunProduceSpooled(const Invocation& inv) {
   LogToStderr();
   const std::string& dir = *inv.produce.spool_dir;
@@ -170,38 +130,7 @@ int RunProduceSpooled(const Invocation& inv) {
     return status.ok();
   };
 
-  std::vector<char> buffer(1 << 20);
-  std::string partial;
-  bool ok = true;
-  while (ok && !g_stop) {
-    const ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      status =
-          absl::DataLossError(absl::StrCat("cannot read standard input: ", std::strerror(errno)));
-      ok = false;
-      break;
-    }
-    if (got == 0) break;
-    const char* p = buffer.data();
-    const char* end = p + got;
-    while (ok && p < end) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
-      if (nl == nullptr) {
-        partial.append(p, end - p);
-        break;
-      }
-      if (!partial.empty()) {
-        partial.append(p, nl - p);
-        ok = send(partial.data(), partial.size());
-        partial.clear();
-      } else {
-        ok = send(p, nl - p);
-      }
-      p = nl + 1;
-    }
-  }
-  if (ok && !g_stop && !partial.empty()) ok = send(partial.data(), partial.size());
+  if (absl::Status read = ForEachStdinLine(send, &g_stop); !read.ok()) status = read;
 
   // Wait up to --drain-timeout for acknowledgements (not after an error or a stop signal);
   // whatever is not acknowledged by then stays in the spool, durable.

@@ -32,9 +32,4 @@ int RunSpoolStatus(const Invocation& inv);
 // `evlog spool drain DIR`.
 int RunSpoolDrain(const Invocation& inv);
 
-// Parses a byte size: a whole number with an optional unit B, KB, MB, GB, TB (powers of 1000)
-// or KiB, MiB, GiB, TiB (powers of 1024), case-insensitive, e.g. "1GiB", "500MB", "65536".
-// Returns the bytes (> 0), or INVALID_ARGUMENT naming `flag` and the accepted forms.
-absl::StatusOr<int64_t> ParseByteSize(absl::string_view text, absl::string_view flag);
-
 }  // namespace evlog::cli

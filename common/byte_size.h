@@ -1,5 +1,6 @@
 // Byte sizes as people write them on a command line ("1048576", "512MiB", "2GiB") and as
-// evlogd prints them back in logs and errors.
+// evlogd and evlog print them back in logs and errors. The one parser of sizes for both
+// (evlogd --memory-budget, evlog --spool-max-bytes, quota rates in bytes/s).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace evlog::server {
+namespace evlog {
 
 // Parses a non-negative byte size: digits, optionally followed (without a space) by a unit:
 // B; KiB, MiB, GiB, TiB (powers of 1024); KB, MB, GB, TB (powers of 1000). Units are
@@ -24,4 +25,4 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view flag, absl::string_view 
 // Thread-safe (pure function).
 std::string FormatByteSize(int64_t bytes);
 
-}  // namespace evlog::server
+}  // namespace evlog

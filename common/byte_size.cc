@@ -1,4 +1,4 @@
-#include "server/byte_size.h"
+#include "common/byte_size.h"
 
 #include <array>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace evlog::server {
+namespace evlog {
 namespace {
 
 // Sizes above this are refused: no machine has that much memory, and sums of a few such
@@ -78,4 +78,4 @@ std::string FormatByteSize(int64_t bytes) {
                          kNames[j]);
 }
 
-}  // namespace evlog::server
+}  // namespace evlog
