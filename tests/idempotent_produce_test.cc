@@ -87,5 +87,26 @@ TEST_F(IdempotentProduceTest, GapsAndBadRequestsAreRefusedAndStoreNothing) {
   EXPECT_EQ(EndOffsets(*stubs_, "t"), (std::vector<int64_t>{1, 1}));
 }
 
+// A newer epoch of the same producer id takes over (its sequence starts afresh); the older
+// epoch is then fenced, also after a restart, and stores nothing.
+TEST_F(IdempotentProduceTest, StaleEpochIsFencedAcrossRestart) {
+  const int64_t producer = InitProducer();
+  ASSERT_TRUE(ProduceOne(*stubs_, Batch(producer, 0, {"old"})).status.ok());
+  evlog::v1::ProduceRequest newer = Batch(producer, 0, {"new"});
+  newer.set_producer_epoch(1);
+  ASSERT_TRUE(ProduceOne(*stubs_, newer).status.ok());
+  ProduceOutcome stale = ProduceOne(*stubs_, Batch(producer, 1, {"stale"}));
+  EXPECT_EQ(stale.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(stale.status.error_message().find("fenced"), std::string::npos)
+      << stale.status.error_message();
+
+  server_->Kill();
+  ASSERT_TRUE(server_->Restart().ok());
+  stubs_ = std::make_unique<EvlogStubs>(server_->address());
+  stale = ProduceOne(*stubs_, Batch(producer, 1, {"stale"}));
+  EXPECT_EQ(stale.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(EndOffsets(*stubs_, "t"), (std::vector<int64_t>{0, 2}));
+}
+
 }  // namespace
 }  // namespace evlog::testing
