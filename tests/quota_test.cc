@@ -365,7 +365,7 @@ TEST(QuotaTest, CliSetsAltersAndListsQuotas) {
   EXPECT_THAT(r.err, HasSubstr("--max-bytes-per-sec"));
   r = Cli(address, {"topic", "alter", "q1", "--max-bytes-per-sec=12XB"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("is not a size"));
+  EXPECT_THAT(r.err, HasSubstr("unknown unit \"XB\""));
 
   r = Cli(address, {"quota", "set", "--producer-id=7", "--bytes-per-sec=512KiB"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
