@@ -32,8 +32,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "evlog/v1/evlog.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/load_test_util.h"
 #include "tests/rpc_test_util.h"
 #include "tests/testing/server_process.h"
 
@@ -61,15 +61,6 @@ constexpr int kIdleSamples = 100;
 // hanging it.
 constexpr absl::Duration kBurstDeadline = absl::Seconds(100);
 
-// A channel of its own: distinct channel arguments keep gRPC from sharing one TCP connection
-// (subchannel) between channels to the same address.
-std::shared_ptr<grpc::Channel> NewConnection(const std::string& address, int id) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt("evlog.test.connection_id", id);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
 // The value of event `id`: its id in 8 decimal digits, padded to kValueBytes.
 std::string EventValue(int64_t id) {
   std::string value = absl::StrFormat("%08d", id);
@@ -81,18 +72,6 @@ int64_t EventId(const std::string& value) {
   int64_t id = -1;
   if (value.size() < 8 || !absl::SimpleAtoi(value.substr(0, 8), &id)) return -1;
   return id;
-}
-
-// The retry hint of a refused call (its `retry-after-ms` trailer), or 0.
-int64_t TrailerHint(const grpc::ClientContext& context) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find("retry-after-ms");
-  int64_t ms = 0;
-  if (it == trailers.end() ||
-      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) {
-    return 0;
-  }
-  return ms;
 }
 
 // The hint scaled by a random factor in [0.5, 1.5), as the client library does, so that
@@ -308,24 +287,7 @@ TEST(BurstTest, FloodIsPushedBackWithinTheMemoryBudgetAndEveryEventIsWritten) {
       absl::SleepFor(absl::Milliseconds(20));
     }
   });
-  std::atomic<int64_t> health_ok{0};
-  std::atomic<int64_t> health_bad{0};
-  std::string last_health_problem;  // written by the health thread only; read after join
-  std::thread health_checker([&] {
-    auto health = grpc::health::v1::Health::NewStub(NewConnection(address, 10000));
-    while (!stop_observers.load()) {
-      grpc::health::v1::HealthCheckRequest request;
-      grpc::health::v1::HealthCheckResponse response;
-      grpc::Status status = health->Check(Deadline(absl::Seconds(2)).get(), request, &response);
-      if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        ++health_ok;
-      } else {
-        ++health_bad;
-        last_health_problem = status.ok() ? "not SERVING" : Describe(status);
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-  });
+  HealthWatcher health(address, 10000, absl::Milliseconds(100), absl::Seconds(2));
   std::atomic<int64_t> consumed{0};
   grpc::ClientContext consumer_context;
   std::thread consumer([&] {
@@ -407,7 +369,7 @@ TEST(BurstTest, FloodIsPushedBackWithinTheMemoryBudgetAndEveryEventIsWritten) {
   consumer_context.TryCancel();
   consumer.join();
   stop_observers = true;
-  health_checker.join();
+  health.Stop();
   rss_sampler.join();
   const int64_t hwm = ProcStatusBytes(pid, "VmHWM:");
 
@@ -479,7 +441,7 @@ TEST(BurstTest, FloodIsPushedBackWithinTheMemoryBudgetAndEveryEventIsWritten) {
       rss_at_start / mib, peak_rss.load() / mib, hwm / mib, rss_after_burst / mib,
       Percentile(idle, 0.5), Percentile(idle, 0.99), idle.size(), Percentile(burst, 0.5),
       Percentile(burst, 0.99), burst.size(), burst_time / kTricklePeriod, trickle_refused.load(),
-      trickle_failed.load(), health_ok.load(), health_bad.load(), consumed.load());
+      trickle_failed.load(), health.serving(), health.not_serving(), consumed.load());
   std::fputs(report.c_str(), stdout);
   std::fflush(stdout);
   ::testing::Test::RecordProperty("burst_report", report);
@@ -493,8 +455,8 @@ TEST(BurstTest, FloodIsPushedBackWithinTheMemoryBudgetAndEveryEventIsWritten) {
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(foreign, 0);
-  EXPECT_EQ(health_bad.load(), 0) << last_health_problem;
-  EXPECT_GT(health_ok.load(), 0);
+  EXPECT_EQ(health.not_serving(), 0) << health.last_problem();
+  EXPECT_GT(health.serving(), 0);
   EXPECT_EQ(trickle_failed.load(), 0);
   // The resource bound of issue #6 (not a timing assertion).
   EXPECT_LT(peak_rss.load(), kBudgetBytes);

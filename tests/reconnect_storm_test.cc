@@ -25,8 +25,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "evlog/v1/evlog.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/load_test_util.h"
 #include "tests/rpc_test_util.h"
 #include "tests/testing/server_process.h"
 
@@ -37,24 +37,6 @@ constexpr int kClients = 500;
 constexpr int kMaxConnections = 200;
 constexpr char kTopic[] = "storm";
 constexpr absl::Duration kDeadline = absl::Seconds(60);
-
-std::shared_ptr<grpc::Channel> NewConnection(const std::string& address, int id) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // no sharing of TCP connections
-  args.SetInt("evlog.test.connection_id", id);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-int64_t TrailerHint(const grpc::ClientContext& context) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find("retry-after-ms");
-  int64_t ms = 0;
-  if (it == trailers.end() ||
-      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) {
-    return 0;
-  }
-  return ms;
-}
 
 // Outcomes over all clients. Thread-safe.
 struct StormLedger {
@@ -166,23 +148,7 @@ TEST(ReconnectStormTest, FiveHundredConnectionsAreCappedCleanlyThenAllGetIn) {
     ASSERT_TRUE(CreateTopic(admin, kTopic, 1).ok());
   }
 
-  std::atomic<bool> stop_health{false};
-  std::atomic<int64_t> health_ok{0};
-  std::atomic<int64_t> health_bad{0};
-  std::thread health_checker([&] {
-    auto health = grpc::health::v1::Health::NewStub(NewConnection(address, 100000));
-    while (!stop_health.load()) {
-      grpc::health::v1::HealthCheckRequest request;
-      grpc::health::v1::HealthCheckResponse response;
-      grpc::Status status = health->Check(Deadline(absl::Seconds(5)).get(), request, &response);
-      if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        ++health_ok;
-      } else {
-        ++health_bad;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
+  HealthWatcher health(address, 100000, absl::Milliseconds(50), absl::Seconds(5));
 
   StormLedger ledger;
   std::atomic<bool> go{false};
@@ -192,8 +158,7 @@ TEST(ReconnectStormTest, FiveHundredConnectionsAreCappedCleanlyThenAllGetIn) {
   }
   go = true;
   for (std::thread& t : clients) t.join();
-  stop_health = true;
-  health_checker.join();
+  health.Stop();
 
   // Every client's event is in the log, once.
   EvlogStubs reader(address);
@@ -211,7 +176,7 @@ TEST(ReconnectStormTest, FiveHundredConnectionsAreCappedCleanlyThenAllGetIn) {
       kClients, absl::ToDoubleMilliseconds(ledger.last_connect - ledger.first_connect),
       ledger.admitted_first_try, kMaxConnections, ledger.max_holding, ledger.refused_exhausted,
       ledger.refused_without_hint, ledger.max_hint_ms, ledger.refused_unavailable, ledger.succeeded,
-      read.records.size(), values.size(), health_ok.load(), health_bad.load());
+      read.records.size(), values.size(), health.serving(), health.not_serving());
   std::fputs(report.c_str(), stdout);
   std::fflush(stdout);
   ::testing::Test::RecordProperty("storm_report", report);
@@ -225,8 +190,8 @@ TEST(ReconnectStormTest, FiveHundredConnectionsAreCappedCleanlyThenAllGetIn) {
   EXPECT_EQ(ledger.succeeded, kClients);
   EXPECT_EQ(read.records.size(), static_cast<size_t>(kClients));
   EXPECT_EQ(values.size(), static_cast<size_t>(kClients));
-  EXPECT_EQ(health_bad.load(), 0);
-  EXPECT_GT(health_ok.load(), 0);
+  EXPECT_EQ(health.not_serving(), 0) << health.last_problem();
+  EXPECT_GT(health.serving(), 0);
 }
 
 }  // namespace
