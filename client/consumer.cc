@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <deque>
 #include <thread>
 #include <utility>
 
@@ -107,17 +106,23 @@ class ConsumerImpl final : public Consumer {
     };
     mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
     if (!failed_.ok()) return failed_;
-    std::vector<std::deque<ConsumedRecord>*> queues;
+    std::vector<consumer_internal::RecordQueue*> queues;
     for (auto& [tp, s] : partitions_) queues.push_back(&s->buffer);
     std::vector<ConsumedRecord> records =
         consumer_internal::TakeFairly(queues, next_queue_++, max_records);
+    // Records come in runs per partition (TakeFairly takes several from a queue at a time), so
+    // the partition is looked up once per run, not once per record.
+    PartitionState* state = nullptr;
     for (const ConsumedRecord& r : records) {
-      auto it = partitions_.find(TopicPartition{r.topic, r.partition});
-      if (it == partitions_.end()) continue;  // cannot happen: taken from its queue
-      it->second->handed = r.offset + 1;
-      it->second->buffered_bytes -= consumer_internal::RecordBytes(r);
+      if (state == nullptr || state->tp.partition != r.partition || state->tp.topic != r.topic) {
+        auto it = partitions_.find(TopicPartition{r.topic, r.partition});
+        if (it == partitions_.end()) continue;  // cannot happen: taken from its queue
+        state = it->second.get();
+      }
+      state->handed = r.offset + 1;
+      state->buffered_bytes -= consumer_internal::RecordBytes(r);
       // Handed out only what was fetched; committed positions are handed ones.
-      assert(it->second->handed <= it->second->fetched);
+      assert(state->handed <= state->fetched);
     }
     stats_.records_delivered += static_cast<int64_t>(records.size());
     return records;
@@ -208,7 +213,7 @@ class ConsumerImpl final : public Consumer {
     int64_t committed = 0;
     int64_t handed = 0;
     int64_t fetched = 0;
-    std::deque<ConsumedRecord> buffer;  // fetched, not handed out
+    consumer_internal::RecordQueue buffer;  // fetched, not handed out
     int64_t buffered_bytes = 0;
     bool stopping = false;
     ReadStream* stream = nullptr;  // the open stream, for Cancel

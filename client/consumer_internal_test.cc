@@ -81,8 +81,8 @@ TEST(BatchCommitsTest, OneCallPerMemberGenerationAndTopic) {
   EXPECT_THAT(BatchCommits({}), IsEmpty());
 }
 
-std::deque<ConsumedRecord> Queue(int32_t partition, int n) {
-  std::deque<ConsumedRecord> q;
+RecordQueue Queue(int32_t partition, int n) {
+  RecordQueue q;
   for (int i = 0; i < n; ++i) q.push_back({.topic = "t", .partition = partition, .offset = i});
   return q;
 }

@@ -1,10 +1,12 @@
 #include "client/producer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,8 @@
 #include "client/watchdog.h"
 #include "evlog/v1/evlog.grpc.pb.h"
 #include "evlog/v1/partitioner.h"
+#include "storage/batch_builder.h"
+#include "storage/batch_format.h"
 
 namespace evlog::client {
 namespace {
@@ -30,14 +34,12 @@ namespace {
 using ProduceStream =
     grpc::ClientReaderWriter<evlog::v1::ProduceRequest, evlog::v1::ProduceResponse>;
 
-// Upper bound of the protobuf framing a record adds inside a ProduceRequest: the Record's own
-// tag and length (6), timestamp (11), key and value tags and lengths (6 each).
-constexpr int64_t kRecordOverhead = 29;
-// Per header: the Header's tag and length plus its two fields' tags and lengths.
-constexpr int64_t kHeaderOverhead = 18;
-// The request's own fields besides the records (request id, partition, topic framing,
-// producer id, epoch and sequence).
-constexpr int64_t kRequestOverhead = 64;
+// What a record's framing in the batch format can take beyond the estimate of
+// EncodedRecordSize(delta 0, index 0): a longer offset delta (<= 5 bytes) and timestamp delta
+// (<= 10 bytes) varint.
+constexpr int64_t kFramingSlack = 13;
+// The most bytes reserved up front for a new batch's buffer (see Send).
+constexpr size_t kMaxBatchReserve = 256 << 10;
 // The server remembers the last 5 batches of each idempotent producer per partition
 // (storage/producer_state.h): with more in flight, a resend could fall out of that window and be
 // refused as an old duplicate instead of answered with its offsets.
@@ -54,21 +56,33 @@ int64_t RecordBytes(const ProducerRecord& r) {
   return size;
 }
 
-int64_t EncodedSize(const ProducerRecord& r) {
-  int64_t size = kRecordOverhead + static_cast<int64_t>(r.key.size() + r.value.size());
-  for (const Header& h : r.headers) {
-    size += kHeaderOverhead + static_cast<int64_t>(h.name.size() + h.value.size());
-  }
-  return size;
-}
+struct Domain;
 
-// A batch of records for one partition, from its first Send to its outcome.
+// A batch of records for one partition, from its first Send to its outcome. Its records are
+// encoded as they are sent, in the storage format (storage/batch_format.h), straight into
+// request.batch: the request is the batch, and the server stores its bytes unchanged. The
+// header and CRC are written when the batch is first sent, and again only if a resend carries
+// other producer fields (a rebind under a new producer id).
 struct Batch {
-  std::string topic;
-  int32_t partition = 0;
+  Batch(Domain* domain, const std::string& topic, int32_t partition, size_t reserve)
+      : domain(domain), builder(request.mutable_batch(), reserve) {
+    request.set_topic(topic);
+    request.set_partition(partition);
+  }
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  int32_t records() const { return builder.record_count(); }
+  // Bytes of the encoded batch, header included.
+  int64_t bytes() const { return static_cast<int64_t>(builder.size()); }
+
+  Domain* const domain;  // its (topic, partition); domains are never freed
   evlog::v1::ProduceRequest request;
-  int64_t bytes = kRequestOverhead;  // upper bound of the request's encoded size
+  storage::BatchBuilder builder;  // writes request.batch; declared after `request`
   std::vector<std::pair<int32_t, Producer::Callback>> callbacks;  // record index -> callback
+  // The producer fields the header and CRC were last written with (unset: never).
+  std::optional<std::tuple<int64_t, int16_t, int32_t>> stamped;
+  int64_t buffered = 0;   // bytes its records count in the producer's buffer
   int64_t first_seq = 0;  // sequence number of its first record (for Flush)
   absl::Time created;     // when its first record was added (linger)
   absl::Time delivery_deadline;
@@ -85,7 +99,14 @@ struct Batch {
 
 // Per (topic, partition): the batch being filled and the retry state that keeps order.
 struct Domain {
+  Domain(std::string topic, int32_t partition) : topic(std::move(topic)), partition(partition) {}
+  const std::string topic;
+  const int32_t partition;
   std::shared_ptr<Batch> open;
+  // Size and record count of the last batch sealed here, to size the next one's buffers up
+  // front instead of growing them record by record.
+  size_t last_bytes = 0;
+  size_t last_records = 0;
   int in_flight = 0;
   // Set when a batch was refused with RESOURCE_EXHAUSTED: no new batch of this partition is
   // sent until every one in flight has its answer; then the refused ones are resent in order,
@@ -163,7 +184,19 @@ class ProducerImpl final : public Producer {
       if (!count.ok()) return count.status();
       p = evlog::v1::PartitionForKey(record.key, *count);
     }
-    const int64_t size = EncodedSize(record);
+    // The client's clock stamps records the caller did not: the server stores a batch's
+    // timestamps as they are (evlog.proto, ProduceRequest.batch).
+    const int64_t timestamp_ms =
+        record.timestamp_ms > 0 ? record.timestamp_ms : absl::GetCurrentTimeNanos() / 1000000;
+    std::vector<storage::BatchBuilder::Header> headers;
+    if (!record.headers.empty()) {
+      headers.reserve(record.headers.size());
+      for (const Header& h : record.headers) headers.emplace_back(h.name, h.value);
+    }
+    // An upper bound of the bytes the record takes in the batch (checked before adding it).
+    const int64_t size = static_cast<int64_t>(storage::BatchBuilder::EncodedRecordSize(
+                             0, 0, record.key, record.value, headers)) +
+                         kFramingSlack;
 
     absl::MutexLock lock(&mu_);
     if (closing_) return absl::FailedPreconditionError("the producer is closed");
@@ -189,19 +222,20 @@ class ProducerImpl final : public Producer {
       }
       if (closing_) return absl::FailedPreconditionError("the producer is closed");
     }
-    auto& slot = domains_[std::make_pair(topic, p)];
-    if (slot == nullptr) slot = std::make_unique<Domain>();
-    Domain& domain = *slot;
-    if (domain.open != nullptr && (domain.open->bytes + size > batch_max_bytes_ ||
-                                   domain.open->request.records_size() >= batch_max_records_)) {
+    Domain& domain = FindDomain(topic, p);
+    if (domain.open != nullptr && (domain.open->bytes() + size > batch_max_bytes_ ||
+                                   domain.open->records() >= batch_max_records_)) {
       Seal(domain);
     }
     if (domain.open == nullptr) {
-      auto batch = std::make_shared<Batch>();
-      batch->topic = topic;
-      batch->partition = p;
-      batch->request.set_topic(topic);
-      batch->request.set_partition(p);
+      // Sized like the partition's last batch, so a steady stream fills it without regrowing;
+      // capped, so that a burst over many partitions followed by a trickle does not keep a
+      // large buffer per partition (beyond the cap the buffer grows geometrically).
+      const size_t reserve =
+          std::min<size_t>({static_cast<size_t>(batch_max_bytes_),
+                            std::max<size_t>(domain.last_bytes, 4096), kMaxBatchReserve});
+      auto batch = std::make_shared<Batch>(&domain, topic, p, reserve);
+      batch->callbacks.reserve(domain.last_records);  // <= batch_max_records
       batch->first_seq = next_seq_;
       batch->created = absl::Now();
       batch->delivery_deadline = batch->created + options_.delivery_timeout;
@@ -210,23 +244,15 @@ class ProducerImpl final : public Producer {
       cv_.Signal();  // the sender schedules its linger
     }
     Batch& batch = *domain.open;
-    evlog::v1::Record* r = batch.request.add_records();
-    r->set_key(std::move(record.key));
-    r->set_value(std::move(record.value));
-    r->set_timestamp_ms(std::max<int64_t>(0, record.timestamp_ms));
-    for (Header& h : record.headers) {
-      evlog::v1::Header* out = r->add_headers();
-      out->set_key(std::move(h.name));
-      out->set_value(std::move(h.value));
-    }
-    if (done != nullptr) {
-      batch.callbacks.emplace_back(batch.request.records_size() - 1, std::move(done));
-    }
-    batch.bytes += size;
-    buffered_bytes_ += size;
+    const int64_t before = batch.bytes();
+    batch.builder.Add(timestamp_ms, record.key, record.value, headers);
+    const int64_t added = batch.bytes() - before;
+    if (done != nullptr) batch.callbacks.emplace_back(batch.records() - 1, std::move(done));
+    batch.buffered += added;
+    buffered_bytes_ += added;
     ++next_seq_;
     ++stats_.records_sent;
-    if (batch.bytes >= batch_max_bytes_ || batch.request.records_size() >= batch_max_records_) {
+    if (batch.bytes() >= batch_max_bytes_ || batch.records() >= batch_max_records_) {
       Seal(domain);
     }
     return absl::OkStatus();
@@ -285,6 +311,8 @@ class ProducerImpl final : public Producer {
  private:
   // Fetches the server's limits once and fits the batch options within them.
   absl::Status EnsureConfigured() ABSL_LOCKS_EXCLUDED(mu_) {
+    // Once configured, Send skips this lock (the settings below are read under mu_ later).
+    if (configured_once_.load(std::memory_order_acquire)) return absl::OkStatus();
     {
       absl::MutexLock lock(&mu_);
       if (configured_) return absl::OkStatus();
@@ -311,6 +339,7 @@ class ProducerImpl final : public Producer {
     // sender, per partition, when a batch is first sent.
     idempotent_ = options_.idempotent;
     configured_ = true;
+    configured_once_.store(true, std::memory_order_release);
     return absl::OkStatus();
   }
 
@@ -333,20 +362,51 @@ class ProducerImpl final : public Producer {
 
   // Moves the domain's open batch to the send queue.
   void Seal(Domain& domain) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    domain.last_bytes = static_cast<size_t>(domain.open->bytes());
+    domain.last_records = static_cast<size_t>(domain.open->records());
     ready_.push_back(std::move(domain.open));
     domain.open = nullptr;
     cv_.Signal();
   }
 
-  Domain& DomainOf(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return *domains_[std::make_pair(batch.topic, batch.partition)];
+  Domain& DomainOf(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return *batch.domain; }
+
+  // The domain of (topic, partition), created on first use. A one-entry cache spares the map
+  // lookup (and the key's string copy) when a caller keeps sending to one partition.
+  Domain& FindDomain(const std::string& topic, int32_t partition)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (last_domain_ != nullptr && last_domain_->partition == partition &&
+        last_domain_->topic == topic) {
+      return *last_domain_;
+    }
+    auto& slot = domains_[std::make_pair(topic, partition)];
+    if (slot == nullptr) slot = std::make_unique<Domain>(topic, partition);
+    last_domain_ = slot.get();
+    return *slot;
+  }
+
+  // Writes the batch's header and CRC with the producer fields it is sent with, unless they
+  // were already written with these. Called by the sender thread outside mu_: a batch taken off
+  // ready_ is touched by no other thread until its answer.
+  static void StampBatch(Batch& batch, bool idempotent) {
+    storage::ProducerInfo producer;  // -1 everywhere: not idempotent
+    if (idempotent) {
+      producer = {.producer_id = batch.producer_id,
+                  .producer_epoch = batch.producer_epoch,
+                  .base_sequence = batch.base_sequence};
+    }
+    const auto fields =
+        std::make_tuple(producer.producer_id, producer.producer_epoch, producer.base_sequence);
+    if (batch.stamped == fields) return;
+    batch.builder.Finish(producer, /*leader_epoch=*/0);
+    batch.stamped = fields;
   }
 
   // Records a batch's outcome; callbacks run later in RunOutcomes.
   void Complete(std::shared_ptr<Batch> batch, absl::Status status, int64_t base_offset,
                 int32_t partition, std::vector<Outcome>& outcomes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const int64_t n = batch->request.records_size();
+    const int64_t n = batch->records();
     if (status.ok()) {
       stats_.records_acknowledged += n;
     } else {
@@ -356,7 +416,7 @@ class ProducerImpl final : public Producer {
         unreported_errors_.emplace(batch->first_seq, status);
       }
     }
-    buffered_bytes_ -= batch->bytes - kRequestOverhead;
+    buffered_bytes_ -= batch->buffered;
     // pending_seqs_ keeps the batch until its callbacks ran (RunOutcomes), so that Flush
     // returns only after every outcome was delivered.
     outcomes.push_back({std::move(batch), std::move(status), base_offset, partition});
@@ -403,7 +463,7 @@ class ProducerImpl final : public Producer {
       domain.resume_at =
           rebind ? absl::Now() : absl::Now() + domain.backoff.NextDelay(domain.retry_status);
       for (auto it = domain.retry.rbegin(); it != domain.retry.rend(); ++it) {
-        stats_.records_retried += (*it)->request.records_size();
+        stats_.records_retried += (*it)->records();
         ++stats_.batches_retried;
         ready_.push_front(std::move(*it));
       }
@@ -502,7 +562,7 @@ class ProducerImpl final : public Producer {
   bool AssignSequence(std::shared_ptr<Batch>& batch, std::vector<Outcome>& outcomes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Domain& domain = DomainOf(*batch);
-    const int32_t n = batch->request.records_size();
+    const int32_t n = batch->records();
     if (domain.producer_id == 0 && !domain.needs_producer_id && shared_producer_id_ != 0) {
       domain.producer_id = shared_producer_id_;  // one id for all partitions until a rebind
       domain.producer_epoch = shared_producer_epoch_;
@@ -724,7 +784,9 @@ class ProducerImpl final : public Producer {
         ++stats_.batches_sent;
         ArmWatchdog();
         Session* s = session_.get();
+        const bool idempotent = idempotent_;
         mu_.Unlock();
+        StampBatch(*batch, idempotent);
         // A failed Write means the stream is broken; its reader sees the end and the batch
         // fails with the stream's status.
         s->stream->Write(batch->request);
@@ -757,6 +819,7 @@ class ProducerImpl final : public Producer {
   absl::Mutex mu_;
   absl::CondVar cv_;
   bool configured_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> configured_once_{false};  // configured_, readable without mu_
   bool idempotent_ ABSL_GUARDED_BY(mu_) = false;
   int64_t shared_producer_id_ ABSL_GUARDED_BY(mu_) = 0;  // the first id, for new partitions
   int16_t shared_producer_epoch_ ABSL_GUARDED_BY(mu_) = 0;
@@ -767,6 +830,7 @@ class ProducerImpl final : public Producer {
   absl::flat_hash_map<std::string, int32_t> partition_counts_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::pair<std::string, int32_t>, std::unique_ptr<Domain>> domains_
       ABSL_GUARDED_BY(mu_);
+  Domain* last_domain_ ABSL_GUARDED_BY(mu_) = nullptr;             // FindDomain's cache
   std::deque<std::shared_ptr<Batch>> ready_ ABSL_GUARDED_BY(mu_);  // sealed, in order
   std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);    // by request id
   std::set<int64_t> pending_seqs_ ABSL_GUARDED_BY(mu_);  // first_seq of unfinished batches

@@ -2,9 +2,13 @@
 //
 // Records given to Send are gathered per (topic, partition) into batches; a batch is sent when
 // it reaches ProducerOptions::batch_max_bytes / batch_max_records, when it is
-// ProducerOptions::linger old, or on Flush. Up to max_in_flight batches are on the stream at
-// once; the server answers them in order and each answer is matched to its request by
-// request_id. A record is acknowledged only when the server has stored it durably.
+// ProducerOptions::linger old, or on Flush. Each batch is encoded as records are sent, in the
+// server's storage format (storage/batch_format.h), and sent as ProduceRequest.batch: the
+// server checks the bytes and stores them unchanged, with no per-record work on either side
+// beyond the encoding. A record without a timestamp (timestamp_ms <= 0) gets the client's clock
+// at Send (the server does not replace timestamps of such batches). Up to max_in_flight batches are
+// on the stream at once; the server answers them in order and each answer is matched to its request
+// by request_id. A record is acknowledged only when the server has stored it durably.
 //
 // Example:
 //   auto producer = evlog::client::Producer::Create("127.0.0.1:7070", {});
@@ -66,9 +70,9 @@
 namespace evlog::client {
 
 struct ProducerOptions {
-  // A batch is sent once it holds about this many bytes (records' sizes plus protobuf framing),
-  // capped at the server's --max-batch-bytes. Bigger batches mean fewer requests and fsyncs.
-  // Default: 1 MiB.
+  // A batch is sent once it holds about this many bytes (the encoded batch: records plus a few
+  // bytes of framing each, and a 56-byte header), capped at the server's --max-batch-bytes. Bigger
+  // batches mean fewer requests and fsyncs. Default: 1 MiB.
   int64_t batch_max_bytes = 1 << 20;
   // A batch is sent once it holds this many records (capped at the server's limit).
   // Default: 16384.

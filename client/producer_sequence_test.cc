@@ -18,6 +18,7 @@
 #include "evlog/v1/evlog.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage/batch_codec.h"
 
 namespace evlog::client {
 namespace {
@@ -72,14 +73,31 @@ class FakeProducerService final : public v1::ProducerService::Service {
     v1::ProduceResponse response;
     response.set_request_id(request.request_id());
     response.set_partition(request.partition());
-    const int32_t n = request.records_size();
     auto fail = [&](grpc::StatusCode code, const std::string& message) {
       response.mutable_error()->set_code(code);
       response.mutable_error()->set_message(message);
       return response;
     };
-    for (const v1::Record& r : request.records()) {
-      if (r.value() == "poison") return fail(grpc::INVALID_ARGUMENT, "poison record");
+    // The producer sends encoded batches (ProduceRequest.batch); other clients send records.
+    std::vector<std::string> values;
+    if (!request.batch().empty()) {
+      absl::StatusOr<storage::BatchHeader> header = storage::VerifyBatch(request.batch());
+      std::vector<storage::Record> records;
+      if (!header.ok() ||
+          !storage::DecodeRecords(request.batch(), 0, 0, header->record_count, &records).ok()) {
+        return fail(grpc::INVALID_ARGUMENT, "bad batch");
+      }
+      if (header->producer.producer_id != request.producer_id() ||
+          header->producer.base_sequence != request.base_sequence()) {
+        return fail(grpc::INVALID_ARGUMENT, "batch header does not match the request");
+      }
+      for (storage::Record& r : records) values.push_back(std::move(r.value));
+    } else {
+      for (const v1::Record& r : request.records()) values.push_back(r.value());
+    }
+    const int32_t n = static_cast<int32_t>(values.size());
+    for (const std::string& v : values) {
+      if (v == "poison") return fail(grpc::INVALID_ARGUMENT, "poison record");
     }
     auto it = last_.find(request.producer_id());
     if (it != last_.end()) {
@@ -98,7 +116,7 @@ class FakeProducerService final : public v1::ProducerService::Service {
       }
     }
     const int64_t base_offset = static_cast<int64_t>(log_.size());
-    for (const v1::Record& r : request.records()) log_.push_back(r.value());
+    for (std::string& v : values) log_.push_back(std::move(v));
     stored_as_.push_back(absl::StrCat(request.producer_id(), ":", request.base_sequence()));
     last_[request.producer_id()] = {request.base_sequence(), request.base_sequence() + n - 1,
                                     base_offset};

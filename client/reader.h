@@ -16,6 +16,10 @@
 // within that time, so a quiet partition is told apart from a dead connection. A ReadSpec may
 // add an absolute deadline too.
 //
+// Raw batches: by default the stream asks for whole stored batches and decodes them itself
+// (ReaderOptions::raw_batches), trimming them to the records the server says to deliver; the
+// records handed out are the same as with decoded records.
+//
 // Thread safety: Reader may be used from any thread. A ReadStream is used by one thread,
 // except Cancel(), which any thread may call at any time.
 #pragma once
@@ -44,6 +48,12 @@ struct ReaderOptions {
   absl::Duration heartbeat = absl::Seconds(5);
   // Bound on one response's size; 0: the server's default (1 MiB).
   int32_t max_bytes_per_response = 0;
+  // Ask the server for whole stored batches (ReadRequest.raw_batches) and decode them here,
+  // after checking each batch's CRC32C (a mismatch ends the stream with DATA_LOSS). Much
+  // cheaper for both sides than decoded records, and what the server stores is what arrives.
+  // A server without raw reads answers with records, which are handled the same way.
+  // Default: true; false asks for decoded records.
+  bool raw_batches = true;
 };
 
 // What to read.
@@ -72,7 +82,8 @@ class ReadStream {
 
   // Blocks until the next records arrive and puts them (at least one, in offset order, dense)
   // into `*records`, replacing its contents. Returns false once the stream has ended; then
-  // call Finish().
+  // call Finish(). A raw batch failing its check ends the stream (Finish: DATA_LOSS) before
+  // any of its records is returned.
   virtual bool Next(std::vector<ConsumedRecord>* records) = 0;
 
   // The offset to read next (one past the last record returned), and the partition's high

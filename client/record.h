@@ -16,7 +16,8 @@ struct Header {
   bool operator==(const Header&) const = default;
 };
 
-// A record to produce. `timestamp_ms` <= 0 lets the server stamp it with its clock.
+// A record to produce. `timestamp_ms` <= 0: stamped with the current time, by the Producer at
+// Send (client clock) or, for records sent through the spool, by the server at append.
 struct ProducerRecord {
   std::string key;  // may be empty; picks the partition when none is named
   std::string value;

@@ -35,7 +35,8 @@ ABSL_FLAG(std::string, fsync, "always",
 ABSL_FLAG(int64_t, max_record_bytes, 1 << 20,
           "Largest record accepted: key + value + header keys and values, in bytes.");
 ABSL_FLAG(int64_t, max_batch_bytes, 2 << 20,
-          "Largest produce request accepted (its serialized size), in bytes. Must exceed "
+          "Largest produce request accepted (its serialized size; for a pre-encoded batch, "
+          "the batch's size), in bytes. Must exceed "
           "--max-record-bytes. A request up to twice this size is refused with a precise "
           "INVALID_ARGUMENT; a larger message fails its whole call.");
 ABSL_FLAG(int32_t, max_batch_records, 65536, "Most records accepted in one produce request.");

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/raw_batch_validation.h"
 #include "server/status_mapping.h"
 #include "server/validation.h"
 #include "spdlog/spdlog.h"
@@ -24,6 +25,70 @@ struct Appended {
 };
 using AppendDone = std::function<void(absl::StatusOr<Appended>)>;
 
+// The store's completion of an append of `record_bytes` (key + value + headers) to
+// `partition` of `topic`: settles the quota charge, counts the outcome and hands it to `done`.
+// Shared by the records and the batch paths, so both count and refuse alike.
+storage::LogStore::AppendCallback OnAppended(PartitionRouter* router, std::string topic,
+                                             int32_t partition, ServerMetrics* metrics,
+                                             TopicMetrics* series, int64_t record_bytes,
+                                             absl::Time received, QuotaCharge charge,
+                                             AppendDone done) {
+  return [router, topic = std::move(topic), partition, metrics, series, record_bytes, received,
+          charge = std::move(charge),
+          done = std::move(done)](absl::StatusOr<storage::AppendResult> result) {
+    charge.Settle(result);
+    if (!result.ok()) {
+      if (result.status().code() == absl::StatusCode::kNotFound) {
+        router->Forget(topic);
+      } else if (result.status().code() == absl::StatusCode::kResourceExhausted) {
+        metrics->Rejected(kRejectQueueFull);
+      } else if (result.status().code() == absl::StatusCode::kInvalidArgument) {
+        metrics->Rejected(kRejectInvalid);
+      }
+      return done(result.status());
+    }
+    if (!result->duplicate) {
+      series->records_in->Add(static_cast<uint64_t>(result->last_offset - result->base_offset + 1));
+      series->bytes_in->Add(static_cast<uint64_t>(record_bytes));
+      metrics->ObserveProduceLatency(absl::Now() - received);
+    }
+    done(Appended{partition, *result});
+  };
+}
+
+// The fast path of a request that carries a pre-encoded batch (ProduceRequest.batch): checked
+// without decoding (raw_batch_validation.h), admitted by the same quotas with counts from the
+// validation, and stored byte for byte (LogStore::AppendRawAsync). Same contract as
+// SubmitBatch.
+void SubmitRawBatch(storage::LogStore* store, PartitionRouter* router, const EdgeLimits& limits,
+                    ServerMetrics* metrics, TopicMetricsCache* topic_metrics, QuotaEnforcer* quotas,
+                    ProduceRequest* request, absl::Time received, AppendDone done) {
+  absl::string_view reason;
+  absl::StatusOr<storage::ValidatedBatch> batch = TakeValidRawBatch(request, limits, &reason);
+  if (!batch.ok()) {
+    metrics->Rejected(reason);
+    return done(batch.status());
+  }
+  // The topic and partition must exist before anything is counted under the topic's name
+  // (a series per unknown name would let bad requests grow /metrics without bound).
+  absl::StatusOr<int32_t> partition = router->Route(request->topic(), request->partition(), "");
+  if (!partition.ok()) return done(partition.status());
+  const int64_t record_bytes = batch->record_bytes();
+  absl::StatusOr<QuotaCharge> charge =
+      quotas == nullptr ? QuotaCharge()
+                        : quotas->Admit(request->topic(), request->producer_id(),
+                                        batch->header().record_count, record_bytes);
+  if (!charge.ok()) {
+    metrics->Rejected(kRejectQuota);
+    return done(charge.status());
+  }
+  const std::string& topic = request->topic();
+  TopicMetrics* series = topic_metrics->Get(metrics, topic);  // the topic exists: routed
+  store->AppendRawAsync(topic, request->partition(), *std::move(batch),
+                        OnAppended(router, topic, request->partition(), metrics, series,
+                                   record_bytes, received, *std::move(charge), std::move(done)));
+}
+
 // Validates `request`, routes it to a partition and appends it asynchronously; `done` gets
 // the outcome exactly once, possibly on the calling thread (validation errors) or on the
 // store's writer thread. Consumes `request`'s records. Counts the request in `metrics`: a
@@ -33,6 +98,10 @@ void SubmitBatch(storage::LogStore* store, PartitionRouter* router, const EdgeLi
                  ServerMetrics* metrics, TopicMetricsCache* topic_metrics, QuotaEnforcer* quotas,
                  ProduceRequest* request, AppendDone done) {
   const absl::Time received = absl::Now();
+  if (!request->batch().empty()) {
+    return SubmitRawBatch(store, router, limits, metrics, topic_metrics, quotas, request, received,
+                          std::move(done));
+  }
   absl::StatusOr<std::vector<storage::Record>> batch = TakeValidBatch(request, limits);
   if (!batch.ok()) {
     metrics->Rejected(InvalidBatchReason(*request, limits));
@@ -70,30 +139,9 @@ void SubmitBatch(storage::LogStore* store, PartitionRouter* router, const EdgeLi
   const std::string& topic = request->topic();
   TopicMetrics* series = topic_metrics->Get(metrics, topic);  // the topic exists: routed
   const int64_t record_bytes = BatchRecordBytes(*batch);
-  store->AppendAsync(
-      topic, *partition, *std::move(batch), producer,
-      [router, topic, partition = *partition, metrics, series, record_bytes, received,
-       charge = *std::move(charge),
-       done = std::move(done)](absl::StatusOr<storage::AppendResult> result) {
-        charge.Settle(result);
-        if (!result.ok()) {
-          if (result.status().code() == absl::StatusCode::kNotFound) {
-            router->Forget(topic);
-          } else if (result.status().code() == absl::StatusCode::kResourceExhausted) {
-            metrics->Rejected(kRejectQueueFull);
-          } else if (result.status().code() == absl::StatusCode::kInvalidArgument) {
-            metrics->Rejected(kRejectInvalid);
-          }
-          return done(result.status());
-        }
-        if (!result->duplicate) {
-          series->records_in->Add(
-              static_cast<uint64_t>(result->last_offset - result->base_offset + 1));
-          series->bytes_in->Add(static_cast<uint64_t>(record_bytes));
-          metrics->ObserveProduceLatency(absl::Now() - received);
-        }
-        done(Appended{partition, *result});
-      });
+  store->AppendAsync(topic, *partition, *std::move(batch), producer,
+                     OnAppended(router, topic, *partition, metrics, series, record_bytes, received,
+                                *std::move(charge), std::move(done)));
 }
 
 // Fills `response` (whose request_id is set) with the outcome of a request to `partition`.

@@ -9,6 +9,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/raw_read.h"
 #include "server/status_mapping.h"
 #include "server/validation.h"
 
@@ -109,6 +110,27 @@ class PartitionReadLoop {
       limits.max_bytes = static_cast<uint64_t>(response_budget_);
       limits.max_records = std::min<int64_t>(remaining_, 10000);
       limits.end_offset = end_offset_ == std::numeric_limits<int64_t>::max() ? -1 : end_offset_;
+      if (request_.raw_batches() && next_offset_ >= decode_until_) {
+        absl::StatusOr<storage::RawReadResult> raw =
+            store_.ReadBatches(request_.topic(), request_.partition(), next_offset_, limits);
+        if (!raw.ok()) return raw.status();
+        start_offset_ = raw->start_offset;
+        high_watermark_ = raw->high_watermark;
+        if (first && !request_.follow()) end_offset_ = std::min(end_offset_, raw->high_watermark);
+        first = false;
+        if (!raw->batches.empty()) {
+          if (absl::Status s = SendRaw(std::move(raw->batches)); !s.ok()) return s;
+          continue;
+        }
+        if (!request_.follow()) return absl::OkStatus();
+        if (absl::Status s = WaitForMore(); !s.ok()) return s;
+        continue;
+      }
+      // A batch too large to go whole in a response goes as records (see SendRaw).
+      if (next_offset_ < decode_until_) {
+        limits.end_offset =
+            limits.end_offset < 0 ? decode_until_ : std::min(limits.end_offset, decode_until_);
+      }
       absl::StatusOr<storage::ReadResult> read =
           store_.Read(request_.topic(), request_.partition(), next_offset_, limits);
       if (!read.ok()) return read.status();
@@ -148,10 +170,56 @@ class PartitionReadLoop {
       bytes += size;
       next_offset_ = encoded.offset() + 1;
       --remaining_;
+      ++unsent_records_;
       unsent_bytes_ += RecordSize(encoded);
       *response.add_records() = std::move(encoded);
     }
     if (response.records_size() > 0) return Write(&response);
+    return absl::OkStatus();
+  }
+
+  // Raw reads: writes whole stored `batches` (dense, the first holding next_offset_) as
+  // responses of at most response_budget_ batch bytes (at least one batch each), telling the
+  // client by first_offset/next_offset which records to deliver after trimming to remaining_
+  // and end_offset_. A batch too large for any response (over kMaxResponseBytes) is not sent:
+  // decode_until_ makes the loop send its records through the records path instead.
+  absl::Status SendRaw(std::vector<storage::RawBatch> batches) {
+    ReadResponse response;
+    int64_t bytes = kResponseOverheadBytes;
+    for (storage::RawBatch& batch : batches) {
+      if (remaining_ == 0 || next_offset_ >= end_offset_) break;
+      const int64_t batch_end = batch.base_offset + StoredBatchRecordCount(batch.bytes);
+      if (batch_end <= next_offset_) continue;  // defensive: already sent
+      const int64_t size = static_cast<int64_t>(batch.bytes.size()) + 16;  // + base, tags
+      if (size + kResponseOverheadBytes > kMaxResponseBytes) {
+        decode_until_ = batch_end;
+        break;
+      }
+      if (response.raw_batches_size() > 0 && bytes + size > response_budget_) {
+        if (absl::Status s = Write(&response); !s.ok()) return s;
+        response.Clear();
+        bytes = kResponseOverheadBytes;
+      }
+      if (response.raw_batches_size() == 0) response.set_first_offset(next_offset_);
+      int64_t deliver_end = std::min(batch_end, end_offset_);
+      if (deliver_end - next_offset_ > remaining_) deliver_end = next_offset_ + remaining_;
+      absl::StatusOr<int64_t> record_bytes =
+          RecordBytesInRange(batch.bytes, batch.base_offset, next_offset_, deliver_end);
+      if (!record_bytes.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "topic '", request_.topic(), "' partition ", request_.partition(), " batch at offset ",
+            batch.base_offset, ": ", record_bytes.status().message()));
+      }
+      unsent_bytes_ += *record_bytes;
+      unsent_records_ += deliver_end - next_offset_;
+      remaining_ -= deliver_end - next_offset_;
+      next_offset_ = deliver_end;
+      bytes += size;
+      evlog::v1::RawBatch* out = response.add_raw_batches();
+      out->set_base_offset(batch.base_offset);
+      out->set_data(std::move(batch.bytes));
+    }
+    if (response.raw_batches_size() > 0) return Write(&response);
     return absl::OkStatus();
   }
 
@@ -181,12 +249,13 @@ class PartitionReadLoop {
     if (!writer_->Write(*response)) {
       return absl::CancelledError("the client went away during the read");
     }
-    if (response->records_size() > 0) {
+    if (unsent_records_ > 0) {
       // Looked up once per call, and only for a topic that exists (records were read).
       if (topic_metrics_ == nullptr) topic_metrics_ = metrics_->ForTopic(request_.topic());
-      topic_metrics_->records_out->Add(static_cast<uint64_t>(response->records_size()));
+      topic_metrics_->records_out->Add(static_cast<uint64_t>(unsent_records_));
       topic_metrics_->bytes_out->Add(static_cast<uint64_t>(unsent_bytes_));
     }
+    unsent_records_ = 0;
     unsent_bytes_ = 0;
     return absl::OkStatus();
   }
@@ -198,7 +267,11 @@ class PartitionReadLoop {
   grpc::ServerWriter<ReadResponse>* const writer_;
   ServerMetrics* const metrics_;
   TopicMetrics* topic_metrics_ = nullptr;  // this call's topic, once records went out
-  int64_t unsent_bytes_ = 0;               // record bytes in the response being built
+  int64_t unsent_records_ = 0;             // records in the response being built
+  int64_t unsent_bytes_ = 0;               // their record bytes
+  // Raw reads: offsets below this go through the records path (a batch too large to send
+  // whole); -1 when there is none.
+  int64_t decode_until_ = -1;
 
   int64_t response_budget_ = kDefaultResponseBytes;
   absl::Duration heartbeat_ = absl::ZeroDuration();

@@ -4,6 +4,9 @@
 // the loop instead of growing a buffer), and in follow mode waits in LogStore::WaitForData in
 // short slices, so that cancellation and draining are noticed within ~100 ms.
 // The number of concurrent Read calls is capped (EdgeLimits::max_read_streams).
+// With ReadRequest.raw_batches the chunks are whole stored batches from
+// LogStore::ReadBatches, sent without decoding (raw_read.h); the response's first_offset and
+// next_offset tell the client which of their records to deliver.
 // The contract is evlog.proto.
 //
 // Thread safety: gRPC calls Read from many threads; all dependencies are thread-safe.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "storage/batch_builder.h"
 #include "storage/batch_format.h"
 #include "storage/coding.h"
 #include "storage/crc32c.h"
@@ -13,56 +14,20 @@ namespace bf = batch_format;
 
 std::string EncodeBatch(const std::vector<Record>& records, const ProducerInfo& producer,
                         int32_t leader_epoch) {
-  const int64_t first_ts = records.front().timestamp_ms;
-  int64_t max_ts = first_ts;
   size_t size = bf::kHeaderSize;
   for (const Record& r : records) {
-    max_ts = std::max(max_ts, r.timestamp_ms);
     size += 16 + r.key.size() + r.value.size();
     for (const RecordHeader& h : r.headers) size += 10 + h.key.size() + h.value.size();
   }
-
   std::string out;
-  out.reserve(size);
-  PutFixed32(&out, bf::kMagic);
-  out.push_back(static_cast<char>(bf::kVersion));
-  out.push_back(0);  // attributes
-  PutFixed16(&out, bf::kHeaderSize);
-  PutFixed32(&out, 0);  // crc, filled in below
-  PutFixed32(&out, 0);  // total_length, filled in below
-  PutFixed32(&out, static_cast<uint32_t>(records.size()));
-  PutFixed32(&out, static_cast<uint32_t>(leader_epoch));
-  PutFixed64(&out, static_cast<uint64_t>(first_ts));
-  PutFixed64(&out, static_cast<uint64_t>(max_ts));
-  PutFixed64(&out, static_cast<uint64_t>(producer.producer_id));
-  PutFixed16(&out, static_cast<uint16_t>(producer.producer_epoch));
-  PutFixed16(&out, 0);  // reserved
-  PutFixed32(&out, static_cast<uint32_t>(producer.base_sequence));
-
-  std::string body;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const Record& r = records[i];
-    body.clear();
-    PutVarint64(&body, i);
-    PutVarint64(&body, ZigZagEncode(r.timestamp_ms - first_ts));
-    PutVarint64(&body, r.key.size());
-    body.append(r.key);
-    PutVarint64(&body, r.value.size());
-    body.append(r.value);
-    PutVarint64(&body, r.headers.size());
-    for (const RecordHeader& h : r.headers) {
-      PutVarint64(&body, h.key.size());
-      body.append(h.key);
-      PutVarint64(&body, h.value.size());
-      body.append(h.value);
-    }
-    PutVarint64(&out, body.size());
-    out.append(body);
+  BatchBuilder builder(&out, size);
+  std::vector<BatchBuilder::Header> headers;
+  for (const Record& r : records) {
+    headers.clear();
+    for (const RecordHeader& h : r.headers) headers.emplace_back(h.key, h.value);
+    builder.Add(r.timestamp_ms, r.key, r.value, headers);
   }
-
-  EncodeFixed32(&out[bf::kTotalLengthOffset], static_cast<uint32_t>(out.size()));
-  const uint32_t crc = Crc32c(absl::string_view(out).substr(bf::kCrcCoverageStart));
-  EncodeFixed32(&out[bf::kCrcOffset], crc);
+  builder.Finish(producer, leader_epoch);
   return out;
 }
 
@@ -165,6 +130,40 @@ absl::Status DecodeRecords(absl::string_view batch, int64_t base_offset, int64_t
       return false;
     }
     ++taken;
+    return true;
+  });
+  if (malformed) return absl::DataLossError("batch record body is malformed");
+  return s;
+}
+
+absl::Status VisitRecords(absl::string_view batch, int64_t base_offset, int64_t min_offset,
+                          int64_t end_offset, absl::FunctionRef<void(const RecordView&)> visit) {
+  RecordView view;
+  bool malformed = false;
+  absl::Status s = ForEachRecord(batch, [&](int64_t i, int64_t ts, absl::string_view rec) {
+    const int64_t offset = base_offset + i;
+    if (offset < min_offset) return true;
+    if (offset >= end_offset) return false;
+    uint64_t header_count = 0;
+    if (!GetLengthPrefixed(&rec, &view.key) || !GetLengthPrefixed(&rec, &view.value) ||
+        !GetVarint64(&rec, &header_count) || header_count > rec.size()) {
+      malformed = true;
+      return false;
+    }
+    view.headers.resize(header_count);
+    for (auto& [hk, hv] : view.headers) {
+      if (!GetLengthPrefixed(&rec, &hk) || !GetLengthPrefixed(&rec, &hv)) {
+        malformed = true;
+        return false;
+      }
+    }
+    if (!rec.empty()) {
+      malformed = true;
+      return false;
+    }
+    view.offset = offset;
+    view.timestamp_ms = ts;
+    visit(view);
     return true;
   });
   if (malformed) return absl::DataLossError("batch record body is malformed");

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -39,6 +41,25 @@ absl::StatusOr<BatchHeader> VerifyBatch(absl::string_view batch);
 // Errors: DATA_LOSS if the framing is inconsistent (e.g. the record count does not match).
 absl::Status DecodeRecords(absl::string_view batch, int64_t base_offset, int64_t min_offset,
                            int64_t max_records, std::vector<Record>* out);
+
+// One record of a batch, viewed in place: the views point into the batch's bytes and are valid
+// while they are. `headers` is reused from record to record (no allocation per record once it
+// has grown to the largest header count).
+struct RecordView {
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  absl::string_view key;
+  absl::string_view value;
+  std::vector<std::pair<absl::string_view, absl::string_view>> headers;  // (key, value)
+};
+
+// Calls visit(view) for each record of a verified batch (first record at `base_offset`) whose
+// offset is in [min_offset, end_offset), in offset order, without copying any bytes: the
+// decoding path for readers that build their own record type (the client's raw reads).
+// Errors: DATA_LOSS if the framing is inconsistent; records visited before the inconsistency
+// was found have been visited (callers discard them on error).
+absl::Status VisitRecords(absl::string_view batch, int64_t base_offset, int64_t min_offset,
+                          int64_t end_offset, absl::FunctionRef<void(const RecordView&)> visit);
 
 // The offset of the first record in `batch` (based at base_offset) whose timestamp is >= ts,
 // or -1 if there is none. Errors: DATA_LOSS.

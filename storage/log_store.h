@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "storage/batch_validator.h"
 #include "storage/options.h"
 #include "storage/record.h"
 
@@ -71,6 +72,14 @@ struct ReadResult {
 struct RawBatch {
   int64_t base_offset = 0;
   std::string bytes;
+};
+
+// What ReadBatches returns.
+struct RawReadResult {
+  // Whole stored batches in offset order, dense: each starts where the previous one ends.
+  std::vector<RawBatch> batches;
+  int64_t start_offset = 0;    // partition's start offset when read
+  int64_t high_watermark = 0;  // partition's high watermark when read
 };
 
 // Counters since open, for benchmarks and metrics.
@@ -184,6 +193,19 @@ class LogStore {
   virtual absl::StatusOr<AppendResult> AppendRaw(absl::string_view topic, int32_t partition,
                                                  std::string batch) = 0;
 
+  // Non-blocking append of a batch checked by ValidateBatch (batch_validator.h), stored byte
+  // for byte: the fast path of producers that send encoded batches. Everything else is as
+  // AppendAsync: the batch gets the next offsets; the producer fields of its header
+  // (ProducerInfo: id, epoch, base sequence) get the idempotence rules of Append (a retry is
+  // answered with the original offsets and duplicate = true); the writer's queues, group
+  // commit, fairness and statistics are the same (both paths end in one enqueue). Timestamps
+  // are the batch's own: none is replaced by the server's clock. The leader epoch is stored as
+  // given (the caller decides what it accepts). `done` is called exactly once, as for
+  // AppendAsync. Errors: NOT_FOUND, OUT_OF_RANGE (no such partition), RESOURCE_EXHAUSTED,
+  // UNAVAILABLE, FAILED_PRECONDITION / ALREADY_EXISTS (sequence rules), as AppendAsync.
+  virtual void AppendRawAsync(absl::string_view topic, int32_t partition, ValidatedBatch batch,
+                              AppendCallback done) = 0;
+
   // Reads records from `offset` on, within `limits`, up to the high watermark.
   // Reading at the high watermark returns no records (use WaitForData to wait).
   // Errors: NOT_FOUND, OUT_OF_RANGE (no such partition, or offset below the start offset or
@@ -197,6 +219,19 @@ class LogStore {
   virtual absl::StatusOr<std::vector<RawBatch>> ReadRaw(absl::string_view topic, int32_t partition,
                                                         int64_t offset,
                                                         uint64_t max_bytes) const = 0;
+
+  // As Read, but returns whole stored batches byte for byte (for readers that decode
+  // themselves, and followers), each checked (header and CRC32C) before it is returned. The
+  // first batch is the one holding `offset` (it may start before it); reading stops after the
+  // batch that reaches limits.end_offset or the high watermark (it may go past end_offset),
+  // after max_bytes of batches (at least one batch), or once the batches hold
+  // limits.max_records records at or after `offset`. Reading at the end returns no batches.
+  // A batch that fails its check ends the result before it: the call returns the intact
+  // batches before it, and a call starting in it fails.
+  // Errors: as Read; DATA_LOSS also if the batches below the high watermark are not dense.
+  virtual absl::StatusOr<RawReadResult> ReadBatches(absl::string_view topic, int32_t partition,
+                                                    int64_t offset,
+                                                    const ReadLimits& limits) const = 0;
 
   // Blocks until the partition's high watermark is above `offset`, the deadline passes, or the
   // store closes. Returns true if data at `offset` is readable, false on deadline or close.

@@ -113,10 +113,15 @@ class LogStoreImpl final : public LogStore {
                    const ProducerInfo& producer, AppendCallback done) override;
   absl::StatusOr<AppendResult> AppendRaw(absl::string_view topic, int32_t partition,
                                          std::string batch) override;
+  void AppendRawAsync(absl::string_view topic, int32_t partition, ValidatedBatch batch,
+                      AppendCallback done) override;
   absl::StatusOr<ReadResult> Read(absl::string_view topic, int32_t partition, int64_t offset,
                                   const ReadLimits& limits) const override;
   absl::StatusOr<std::vector<RawBatch>> ReadRaw(absl::string_view topic, int32_t partition,
                                                 int64_t offset, uint64_t max_bytes) const override;
+  absl::StatusOr<RawReadResult> ReadBatches(absl::string_view topic, int32_t partition,
+                                            int64_t offset,
+                                            const ReadLimits& limits) const override;
   absl::StatusOr<bool> WaitForData(absl::string_view topic, int32_t partition, int64_t offset,
                                    absl::Time deadline) const override;
   absl::StatusOr<int64_t> OffsetForTimestamp(absl::string_view topic, int32_t partition,
@@ -159,6 +164,11 @@ class LogStoreImpl final : public LogStore {
   rocksdb::ColumnFamilyOptions SegmentOptions() const;
   absl::StatusOr<std::shared_ptr<Segment>> CreateSegment(uint32_t topic_id, uint64_t seq,
                                                          int64_t created_ms);
+
+  // The one append path behind AppendAsync, AppendRawAsync and AppendRaw: queues `batch`
+  // (a valid batch described by `header`) for `partition` of `topic` (range checked).
+  void EnqueueAppend(std::shared_ptr<TopicState> topic, int32_t partition, std::string batch,
+                     const BatchHeader& header, int64_t now_ms, AppendCallback done);
 
   // Writer thread (writer.cc).
   void Enqueue(WriteRequest req);
