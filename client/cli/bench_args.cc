@@ -40,16 +40,27 @@ exist (an existing topic is used as it is).
                      the library's, 64 MiB). At full speed the latency measured is mostly the
                      time spent in this buffer: a smaller one shows the server's latency
   --rate=R           send at most R events/s in total (default 0: as fast as acknowledged);
-                     for latency at a given load
+                     for latency at a given load. Each producer keeps an evenly spaced
+                     schedule of R/C events/s (open loop: events that fall due during a stall
+                     go out at once after it), waking at most once per millisecond and sending
+                     the events then due; producers are staggered across that millisecond
   --duration=D       stop sending after D (e.g. 10s) even if fewer than N events were sent
   --json             print one JSON object instead of the summary
 Output (stdout): a summary, or with --json one object
   {"mode":"produce","topic":"T","events":N,"bytes":B,"seconds":S,"events_per_s":E,
    "mb_per_s":M,"p50_ms":L,"p99_ms":L,"p999_ms":L,"max_ms":L,"latency":"ack_per_event",
-   "errors":K,"producers":C,"size":B,"partitions":P,"rate":R,"batches":NB}
+   "errors":K,"producers":C,"size":B,"partitions":P,"rate":R,"batches":NB,
+   "schedule_lag_p99_ms":G,"schedule_lag_max_ms":G,"cpu_seconds":U}
 bytes = events x size (values only); MB = 10^6 bytes. Latencies are per event: from the
 Send call to its acknowledgement (so they include the time an event waits in the producer's
-batch and buffer). errors = events that failed. seconds = first Send to last acknowledgement.
+batch and buffer). errors = events that failed. Before the clock starts, each producer sends
+one event and waits for its acknowledgement (a warm-up: connection, stream, producer id); it
+counts in events, not in the latencies or seconds. seconds = first timed Send to last
+acknowledgement. schedule_lag = how late the Send calls were against the --rate schedule
+(null without --rate): up to 1 ms is the pacing; more means the bench could not keep the rate
+(Send blocked on a full buffer, or no CPU), and the latencies then understate the wait.
+cpu_seconds = CPU time (user + system) of this bench process over `seconds`: with the server
+on the same host, cpu_seconds / seconds is what the load generator took from it.
 A progress bar goes to stderr when stderr is a terminal. Exits 1 if any event failed.
 )";
 
@@ -64,7 +75,8 @@ leaves the group and reports the read rate. Use a new group name to read everyth
   --events=N     stop after N events (default: the backlog at the start)
   --json         print one JSON object instead of the summary
 Output (stdout): as `evlog bench produce`, with "mode":"consume" and "latency":"none"
-(p50_ms, p99_ms and p999_ms are null: a backlog read has no per-event latency). bytes counts
+(p50_ms, p99_ms, p999_ms, the schedule lag and cpu_seconds are null: a backlog read has no
+per-event latency). bytes counts
 value bytes read. seconds = from joining the group to the last event read.
 )";
 

@@ -86,6 +86,12 @@ void SetLatencies(const LatencyHistogram& histogram, BenchResult& result) {
   result.max_ms = ms(histogram.Max());
 }
 
+void SetScheduleLag(const LatencyHistogram& histogram, BenchResult& result) {
+  if (histogram.Count() == 0) return;
+  result.schedule_lag_p99_ms = static_cast<double>(*histogram.Percentile(0.99)) / 1e6;
+  result.schedule_lag_max_ms = static_cast<double>(*histogram.Max()) / 1e6;
+}
+
 namespace {
 
 // Rounds to 3 decimals for stable, readable output.
@@ -132,6 +138,9 @@ std::string FormatBenchJson(const BenchResult& r) {
   j["partitions"] = r.partitions;
   j["rate"] = r.rate;
   j["batches"] = r.batches;
+  j["schedule_lag_p99_ms"] = OptionalMs(r.schedule_lag_p99_ms);
+  j["schedule_lag_max_ms"] = OptionalMs(r.schedule_lag_max_ms);
+  j["cpu_seconds"] = OptionalMs(r.cpu_seconds);  // 3 decimals, null if absent
   if (!r.error.empty()) j["error"] = r.error;
   return j.dump();
 }
@@ -154,6 +163,15 @@ std::string FormatBenchSummary(const BenchResult& r) {
                     r.rate > 0 ? absl::StrCat("rate limit ", Grouped(std::llround(r.rate)), "/s")
                                : std::string("no rate limit"),
                     ", ", Grouped(r.batches), " batches\n");
+  }
+  if (r.cpu_seconds.has_value() && r.seconds > 0) {
+    absl::StrAppend(&out, absl::StrFormat("  CPU of this bench process: %.2f s (%.2f cores)\n",
+                                          *r.cpu_seconds, *r.cpu_seconds / r.seconds));
+  }
+  if (r.schedule_lag_p99_ms.has_value()) {
+    absl::StrAppend(&out, "  sends behind the --rate schedule: p99 ", Ms(r.schedule_lag_p99_ms),
+                    ", max ", Ms(r.schedule_lag_max_ms),
+                    *r.schedule_lag_max_ms > 10 ? " (the load generator fell behind)" : "", "\n");
   }
   absl::StrAppend(&out, "  errors: ", Grouped(r.errors),
                   r.error.empty() ? "" : " (first: ", r.error, r.error.empty() ? "" : ")", "\n");

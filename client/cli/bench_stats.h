@@ -68,7 +68,15 @@ struct BenchResult {
   int32_t partitions = 0;
   double rate = 0;
   int64_t batches = 0;  // produce requests sent (produce, e2e)
-  std::string error;    // the first error, empty if none
+  // With --rate (produce, e2e): how late the Send calls were against the evenly spaced
+  // schedule (bench_pacer.h), p99 and max, in ms; absent without a rate. Up to the pacing tick
+  // (1 ms) is by design; more means the load generator did not keep the rate.
+  std::optional<double> schedule_lag_p99_ms, schedule_lag_max_ms;
+  // produce, e2e: CPU time (user + system) the bench process itself used while timed, in
+  // seconds; with `seconds`, how many cores the load generator took from the machine (it
+  // shares them with the server when both run on one host). Absent for consume.
+  std::optional<double> cpu_seconds;
+  std::string error;  // the first error, empty if none
 
   double events_per_s() const { return seconds > 0 ? events / seconds : 0; }
   double mb_per_s() const { return seconds > 0 ? bytes / seconds / 1e6 : 0; }
@@ -76,6 +84,10 @@ struct BenchResult {
 
 // Fills the percentile fields of `result` from `histogram` (milliseconds).
 void SetLatencies(const LatencyHistogram& histogram, BenchResult& result);
+
+// Fills the schedule lag fields of `result` from `histogram` (milliseconds); leaves them
+// absent if it is empty (no --rate).
+void SetScheduleLag(const LatencyHistogram& histogram, BenchResult& result);
 
 // One JSON object on one line (no trailing newline), keys in the order of `evlog bench
 // produce --help`; absent latencies are null.

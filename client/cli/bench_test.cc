@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "client/cli/args.h"
 #include "client/cli/bench_args.h"
+#include "client/cli/bench_pacer.h"
 #include "client/cli/bench_stats.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -99,6 +100,43 @@ TEST(LatencyHistogramTest, Percentiles) {
   EXPECT_NEAR(static_cast<double>(*merged.Max()), 1000e6, 1000e6 * 0.02);
 }
 
+TEST(SendPacerTest, EventsAreEvenlyDueAndProducersStaggered) {
+  const int64_t start = 1000000000;
+  // 4 producers at 2,000 events/s each: a period of 500 us, under the 1-ms tick, so the
+  // producers' first events are a quarter of the tick apart.
+  EXPECT_EQ(SendPacer::FirstDue(start, 0, 4, 2000, 1000000), start);
+  EXPECT_EQ(SendPacer::FirstDue(start, 1, 4, 2000, 1000000), start + 250000);
+  EXPECT_EQ(SendPacer::FirstDue(start, 3, 4, 2000, 1000000), start + 750000);
+  // At 100 events/s each the period (10 ms) is longer than the tick: a quarter of the period.
+  EXPECT_EQ(SendPacer::FirstDue(start, 1, 4, 100, 1000000), start + 2500000);
+  const SendPacer pacer(start, 2000, 1000000);
+  EXPECT_EQ(pacer.Due(0), start);
+  EXPECT_EQ(pacer.Due(1), start + 500000);
+  EXPECT_EQ(pacer.Due(2000), start + 1000000000);  // the average rate is exact
+}
+
+TEST(SendPacerTest, WakesAtMostOncePerTickAndSendsWhatIsDue) {
+  const int64_t start = 1000000000;
+  const int64_t tick = 1000000;
+  SendPacer pacer(start, 10000, tick);  // one event every 100 us
+  // Before the first event: sleep until it is due (no earlier wake-up to space from).
+  EXPECT_EQ(pacer.SleepBefore(0, start - 300), 300);
+  pacer.Woke(start);
+  EXPECT_EQ(pacer.SleepBefore(0, start), 0);
+  // Event 1 is due 100 us later, but the next wake-up is a tick after the last one; then the
+  // ten events due by then all go at once.
+  EXPECT_EQ(pacer.SleepBefore(1, start + 5000), tick - 5000);
+  pacer.Woke(start + tick);
+  for (int64_t i = 1; i <= 10; ++i) EXPECT_EQ(pacer.SleepBefore(i, start + tick), 0) << i;
+  EXPECT_GT(pacer.SleepBefore(11, start + tick), 0);
+  // Late (a stall): everything due is sent at once, without sleeping.
+  EXPECT_EQ(pacer.SleepBefore(50, start + 10 * tick), 0);
+  // A long period spaces wake-ups by the period, not the tick.
+  SendPacer slow(start, 100, tick);  // one event every 10 ms
+  slow.Woke(start);
+  EXPECT_EQ(slow.SleepBefore(1, start + 10), 10000000 - 10);
+}
+
 // The fields every mode prints, with the types scripts rely on.
 void ExpectResultObject(const nlohmann::json& j, const std::string& mode) {
   ASSERT_TRUE(j.is_object());
@@ -165,6 +203,8 @@ TEST_F(BenchCliTest, ProduceThenConsumeReportJson) {
   EXPECT_EQ(produced["producers"], 3);
   EXPECT_EQ(produced["partitions"], 3);  // created by the bench, one per producer
   EXPECT_EQ(produced["latency"], "ack_per_event");
+  EXPECT_TRUE(produced["schedule_lag_p99_ms"].is_null());  // no --rate, no schedule
+  EXPECT_TRUE(produced["cpu_seconds"].is_number());
 
   const nlohmann::json consumed =
       ParseOne(Evlog({"bench", "consume", "--topic=b", "--group=g1", "--json"}));
@@ -172,6 +212,7 @@ TEST_F(BenchCliTest, ProduceThenConsumeReportJson) {
   EXPECT_EQ(consumed["events"], 3000);  // the whole backlog of a new group
   EXPECT_EQ(consumed["bytes"], 300000);
   EXPECT_EQ(consumed["errors"], 0);
+  EXPECT_TRUE(consumed["cpu_seconds"].is_null());
 
   // A group that has read everything has no backlog: nothing to read, still valid output.
   const nlohmann::json again =
@@ -185,6 +226,7 @@ TEST_F(BenchCliTest, RateLimitedProduceAndSummary) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("produce s: 500 events (512,000 bytes)"));
   EXPECT_THAT(r.out, HasSubstr("p99"));
+  EXPECT_THAT(r.out, HasSubstr("sends behind the --rate schedule"));
   EXPECT_THAT(r.out, HasSubstr("errors: 0"));
   EXPECT_EQ(r.err, "");  // no progress bar: stderr is not a terminal
 }
@@ -197,6 +239,8 @@ TEST_F(BenchCliTest, EndToEndReceivesEveryEvent) {
   EXPECT_EQ(j["events"], 800);
   EXPECT_EQ(j["errors"], 0);
   EXPECT_EQ(j["latency"], "end_to_end");
+  EXPECT_TRUE(j["schedule_lag_p99_ms"].is_number());  // paced at --rate
+  EXPECT_TRUE(j["schedule_lag_max_ms"].is_number());
 }
 
 TEST_F(BenchCliTest, MissingTopicForConsumeFailsWithNotFound) {
