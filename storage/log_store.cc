@@ -633,6 +633,16 @@ absl::Status LogStoreImpl::ScanBatches(const PartitionSnapshot& snap, uint32_t p
 
 namespace {
 
+// The header of the stored batch at `base` of a partition once its CRC and framing check out;
+// DATA_LOSS naming the topic, partition and offset otherwise (stored bytes went bad).
+absl::StatusOr<BatchHeader> VerifyStoredBatch(absl::string_view topic, int32_t partition,
+                                              int64_t base, absl::string_view batch) {
+  absl::StatusOr<BatchHeader> h = VerifyBatch(batch);
+  if (h.ok()) return h;
+  return absl::DataLossError(absl::StrCat("topic '", topic, "' partition ", partition,
+                                          " batch at offset ", base, ": ", h.status().message()));
+}
+
 absl::Status RangeError(absl::string_view topic, int32_t partition, int64_t offset, int64_t start,
                         int64_t end) {
   return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the readable range [",
@@ -661,11 +671,9 @@ absl::StatusOr<ReadResult> LogStoreImpl::Read(absl::string_view topic, int32_t p
   absl::Status error;
   absl::Status s =
       ScanBatches(*snap, partition, offset, end, [&](int64_t base, absl::string_view batch) {
-        absl::StatusOr<BatchHeader> h = VerifyBatch(batch);
+        absl::StatusOr<BatchHeader> h = VerifyStoredBatch(topic, partition, base, batch);
         if (!h.ok()) {
-          error = absl::DataLossError(absl::StrCat("topic '", topic, "' partition ", partition,
-                                                   " batch at offset ", base, ": ",
-                                                   h.status().message()));
+          error = h.status();
           return false;
         }
         const int64_t want = std::min<int64_t>(limits.max_records - result.records.size(),
@@ -733,11 +741,9 @@ absl::StatusOr<RawReadResult> LogStoreImpl::ReadBatches(absl::string_view topic,
   absl::Status error;
   absl::Status s =
       ScanBatches(*snap, partition, offset, end, [&](int64_t base, absl::string_view batch) {
-        absl::StatusOr<BatchHeader> h = VerifyBatch(batch);
+        absl::StatusOr<BatchHeader> h = VerifyStoredBatch(topic, partition, base, batch);
         if (!h.ok()) {
-          error = absl::DataLossError(absl::StrCat("topic '", topic, "' partition ", partition,
-                                                   " batch at offset ", base, ": ",
-                                                   h.status().message()));
+          error = h.status();
           return false;
         }
         const int64_t batch_end = base + h->record_count;
