@@ -96,30 +96,7 @@ std::vector<int64_t> Offsets(const std::vector<Delivered>& records) {
   return offsets;
 }
 
-class RawReadTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto server = ServerProcess::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stubs_ = std::make_unique<EvlogStubs>(server_->address());
-  }
-  static std::string TopicName() {
-    return ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  }
-
-  static ServerProcess* server_;
-  std::unique_ptr<EvlogStubs> stubs_;
-};
-
-ServerProcess* RawReadTest::server_ = nullptr;
+class RawReadTest : public SharedServerTest {};
 
 TEST_F(RawReadTest, BatchesAreTrimmedToTheRequestedRange) {
   const std::string topic = TopicName();

@@ -90,4 +90,24 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
   }
 }
 
+void SharedServerTest::StartServer(const ServerProcessOptions& options) {
+  auto server = ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = server->release();
+}
+
+void SharedServerTest::TearDownTestSuite() {
+  delete server_;
+  server_ = nullptr;
+}
+
+void SharedServerTest::SetUp() {
+  ASSERT_NE(server_, nullptr) << "the suite's evlogd did not start";
+  stubs_ = std::make_unique<EvlogStubs>(server_->address());
+}
+
+std::string SharedServerTest::TopicName(const std::string& suffix) {
+  return ::testing::UnitTest::GetInstance()->current_test_info()->name() + suffix;
+}
+
 }  // namespace evlog::testing

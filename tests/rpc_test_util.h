@@ -11,6 +11,8 @@
 
 #include "absl/time/time.h"
 #include "evlog/v1/evlog.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/testing/server_process.h"
 
 namespace evlog::testing {
 
@@ -60,5 +62,25 @@ std::vector<int64_t> EndOffsets(EvlogStubs& stubs, const std::string& topic);
 
 // Calls `condition` every 10 ms until it returns true or `timeout` passes; its last result.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
+
+// A test suite whose tests share one evlogd, started once per suite (a server per test would
+// cost a start each) and stopped after it; each test gets fresh stubs and names its topics
+// after itself, so tests do not see each other's data. A suite that needs flags or set-up
+// defines its own SetUpTestSuite calling StartServer(options), then checks server_.
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { StartServer(); }
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+  // Starts the suite's evlogd; on failure records a fatal failure and leaves server_ null.
+  static void StartServer(const ServerProcessOptions& options = {});
+
+  // A topic name unique to the running test.
+  static std::string TopicName(const std::string& suffix = "");
+
+  inline static ServerProcess* server_ = nullptr;
+  std::unique_ptr<EvlogStubs> stubs_;
+};
 
 }  // namespace evlog::testing

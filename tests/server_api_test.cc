@@ -29,33 +29,7 @@ using v1::ProduceResponse;
 using v1::ReadRequest;
 using v1::ReadResponse;
 
-class ServerApiTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto server = ServerProcess::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stubs_ = std::make_unique<EvlogStubs>(server_->address());
-  }
-
-  // A topic name unique to the running test.
-  static std::string TopicName(const std::string& suffix = "") {
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    return name + suffix;
-  }
-
-  static ServerProcess* server_;
-  std::unique_ptr<EvlogStubs> stubs_;
-};
-
-ServerProcess* ServerApiTest::server_ = nullptr;
+class ServerApiTest : public SharedServerTest {};
 
 TEST_F(ServerApiTest, TopicsCreateListDescribeDelete) {
   const std::string a = TopicName("-a"), b = TopicName("-b");

@@ -21,7 +21,7 @@ constexpr int kMaxBatchBytes = 8192;
 constexpr int kMaxBatchRecords = 10;
 constexpr char kTopic[] = "valid";  // 2 partitions, 3 records in partition 0
 
-class ServerValidationTest : public ::testing::Test {
+class ServerValidationTest : public SharedServerTest {
  protected:
   static void SetUpTestSuite() {
     ServerProcessOptions options;
@@ -29,27 +29,13 @@ class ServerValidationTest : public ::testing::Test {
                            "--max-batch-bytes=" + std::to_string(kMaxBatchBytes),
                            "--max-batch-records=" + std::to_string(kMaxBatchRecords),
                            "--max-read-streams=2", "--max-produce-streams=1"};
-    auto server = ServerProcess::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
+    StartServer(options);
+    ASSERT_NE(server_, nullptr);
     EvlogStubs stubs(server_->address());
     ASSERT_TRUE(CreateTopic(stubs, kTopic, 2).ok());
     ASSERT_TRUE(ProduceOne(stubs, MakeBatch(kTopic, 0, {"a", "b", "c"})).status.ok());
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stubs_ = std::make_unique<EvlogStubs>(server_->address());
-  }
-
-  static ServerProcess* server_;
-  std::unique_ptr<EvlogStubs> stubs_;
 };
-
-ServerProcess* ServerValidationTest::server_ = nullptr;
 
 struct ProduceCase {
   std::string name;
