@@ -111,8 +111,8 @@ class PartitionReadLoop {
       limits.max_records = std::min<int64_t>(remaining_, 10000);
       limits.end_offset = end_offset_ == std::numeric_limits<int64_t>::max() ? -1 : end_offset_;
       if (request_.raw_batches() && next_offset_ >= decode_until_) {
-        absl::StatusOr<storage::RawReadResult> raw =
-            store_.ReadBatches(request_.topic(), request_.partition(), next_offset_, limits);
+        absl::StatusOr<storage::RawReadResult> raw = store_.ReadBatches(
+            request_.topic(), request_.partition(), next_offset_, limits, &cursor_);
         if (!raw.ok()) return raw.status();
         start_offset_ = raw->start_offset;
         high_watermark_ = raw->high_watermark;
@@ -225,6 +225,7 @@ class PartitionReadLoop {
 
   // Waits up to one slice for data at next_offset_, sending a heartbeat when one is due.
   absl::Status WaitForMore() {
+    cursor_.Reset();  // it cannot see what arrives, and would pin storage while we wait
     absl::Time deadline = absl::Now() + kWaitSlice;
     if (heartbeat_ > absl::ZeroDuration()) deadline = std::min(deadline, last_send_ + heartbeat_);
     if (context_->deadline() != std::chrono::system_clock::time_point::max()) {
@@ -272,6 +273,8 @@ class PartitionReadLoop {
   // Raw reads: offsets below this go through the records path (a batch too large to send
   // whole); -1 when there is none.
   int64_t decode_until_ = -1;
+  // Where the raw reads left off in storage, so that reading on does not seek again.
+  storage::ReadCursor cursor_;
 
   int64_t response_budget_ = kDefaultResponseBytes;
   absl::Duration heartbeat_ = absl::ZeroDuration();

@@ -2,6 +2,7 @@
 // (the writer thread) is in writer.cc.
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -285,9 +286,7 @@ absl::Status LogStoreImpl::Init() {
   if (s.ok()) s = LoadMetadata();
   if (!s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
-  if (options_.retention_check_interval > absl::ZeroDuration()) {
-    retention_ = std::thread([this] { RetentionLoop(); });
-  }
+  retention_ = std::thread([this] { RetentionLoop(); });
   return absl::OkStatus();
 }
 
@@ -598,34 +597,165 @@ absl::StatusOr<LogStoreImpl::PartitionSnapshot> LogStoreImpl::Snapshot(absl::str
   return snap;
 }
 
+// How long a ReadCursor may keep its iterator. An iterator pins the memtables and table files
+// it started on; a second bounds what a reader holds after the writer (or retention) has moved
+// on, while a catch-up read still seeks only about once a second per partition.
+constexpr absl::Duration kMaxCursorAge = absl::Seconds(1);
+
+// Declaration order matters: `it` goes first (reverse order), before the bound and the column
+// family it reads.
+struct ReadCursor::State {
+  std::shared_ptr<Segment> segment;  // keeps the column family handle alive for `it`
+  uint32_t partition = 0;
+  std::string upper;  // iterate_upper_bound: the partition's first key past its last
+  rocksdb::Slice upper_slice;
+  // Every offset below this was readable before `it` was created, so `it` sees it.
+  int64_t visible_end = 0;
+  absl::Time created;
+  std::unique_ptr<rocksdb::Iterator> it;  // at the last batch visited, or at the next one
+};
+
+ReadCursor::ReadCursor() = default;
+
+ReadCursor::~ReadCursor() {
+  if (store_ != nullptr) store_->ForgetCursor(this);
+}
+
+void ReadCursor::Reset() {
+  absl::MutexLock l(&mu_);
+  state_.reset();
+}
+
+bool ReadCursor::holds_state() {
+  absl::MutexLock l(&mu_);
+  return state_ != nullptr;
+}
+
+void LogStoreImpl::ForgetCursor(ReadCursor* cursor) {
+  absl::MutexLock l(&cursors_mu_);
+  cursors_.erase(cursor);
+}
+
+ReadCursor* LogStoreImpl::AdoptCursor(ReadCursor* cursor) const {
+  if (cursor == nullptr || cursor->store_ == this) return cursor;
+  if (cursor->store_ != nullptr) return nullptr;  // another store's: its segments are not ours
+  // The cursor's own thread is the only one that reads or sets store_.
+  cursor->store_ = const_cast<LogStoreImpl*>(this);
+  absl::MutexLock l(&cursors_mu_);
+  cursors_.insert(cursor);
+  return cursor;
+}
+
+void LogStoreImpl::ReleaseStaleCursors() {
+  const absl::Time now = absl::Now();
+  absl::MutexLock l(&cursors_mu_);
+  for (ReadCursor* cursor : cursors_) {
+    // A cursor in a read is skipped: that read checks its age itself.
+    if (!cursor->mu_.TryLock()) continue;
+    if (cursor->state_ != nullptr && now - cursor->state_->created > kMaxCursorAge) {
+      cursor->state_.reset();
+    }
+    cursor->mu_.Unlock();
+  }
+}
+
+namespace {
+
+// The partition and base offset of the batch key `it` is at (it must be valid).
+void KeyAt(const rocksdb::Iterator& it, uint32_t* partition, int64_t* base) {
+  meta::ParseBatchKey(absl::string_view(it.key().data(), it.key().size()), partition, base);
+}
+
+// A fresh iterator over `partition` of `segment`, seeing at least the offsets below
+// `visible_end`, positioned at the batch holding `target` (or the first one after it).
+std::unique_ptr<ReadCursor::State> NewScan(rocksdb::DB* db, std::shared_ptr<Segment> segment,
+                                           uint32_t partition, int64_t visible_end,
+                                           int64_t target) {
+  auto st = std::make_unique<ReadCursor::State>();
+  st->segment = std::move(segment);
+  st->partition = partition;
+  st->upper = meta::BatchKey(partition + 1, 0);
+  st->upper_slice = rocksdb::Slice(st->upper);
+  st->visible_end = visible_end;
+  st->created = absl::Now();
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &st->upper_slice;
+  st->it.reset(db->NewIterator(ro, st->segment->cf));
+  rocksdb::Iterator* it = st->it.get();
+  const std::string start = meta::BatchKey(partition, target);
+  uint32_t key_partition = 0;
+  int64_t base = 0;
+  // Readers mostly start at a batch's first offset (they continue where the last read ended):
+  // a forward seek finds it. Only a start inside a batch needs the costlier backward seek.
+  it->Seek(start);
+  if (it->Valid()) {
+    KeyAt(*it, &key_partition, &base);
+    if (key_partition == partition && base == target) return st;
+  }
+  it->SeekForPrev(start);
+  if (it->Valid()) {
+    KeyAt(*it, &key_partition, &base);
+  }
+  if (!it->Valid() || key_partition != partition) it->Seek(start);
+  return st;
+}
+
+// Whether `st` can go on reading `partition` of `segment` at `offset`: it stands at the batch
+// starting there (or at the one before, which the last read visited), young enough, and
+// `offset` is below what it sees.
+bool CanContinue(ReadCursor::State* st, const std::shared_ptr<Segment>& segment, uint32_t partition,
+                 int64_t offset) {
+  if (st == nullptr || st->segment != segment || st->partition != partition) return false;
+  if (offset >= st->visible_end || absl::Now() - st->created > kMaxCursorAge) return false;
+  rocksdb::Iterator* it = st->it.get();
+  uint32_t key_partition = 0;
+  int64_t base = 0;
+  for (int step = 0; step < 2 && it->Valid(); ++step) {
+    KeyAt(*it, &key_partition, &base);
+    if (key_partition != partition || base > offset) return false;
+    if (base == offset) return true;
+    it->Next();
+  }
+  return false;
+}
+
+}  // namespace
+
 template <typename Visit>
 absl::Status LogStoreImpl::ScanBatches(const PartitionSnapshot& snap, uint32_t partition,
-                                       int64_t offset, int64_t end, Visit visit) const {
-  const std::string upper = meta::BatchKey(partition + 1, 0);
-  rocksdb::Slice upper_slice(upper);
+                                       int64_t offset, int64_t end, Visit visit,
+                                       std::unique_ptr<ReadCursor::State>* cursor) const {
   for (const auto& [seg, entry] : snap.segments) {
     if (entry.end_offset <= offset) continue;
     if (entry.first_offset >= end) break;
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, seg->cf));
-    const std::string start = meta::BatchKey(partition, std::max(offset, entry.first_offset));
-    it->SeekForPrev(start);
+    std::unique_ptr<ReadCursor::State> local;
+    ReadCursor::State* st = cursor != nullptr ? cursor->get() : nullptr;
+    // A continued walk cannot see what was written after it began: it ends there, and the
+    // caller's next call starts a new one.
+    int64_t stop = end;
+    if (CanContinue(st, seg, partition, offset)) {
+      stop = std::min(end, st->visible_end);
+    } else {
+      local = NewScan(db_.get(), seg, partition, snap.high_watermark,
+                      std::max(offset, entry.first_offset));
+      st = local.get();
+      if (cursor != nullptr) *cursor = std::move(local);
+    }
+    rocksdb::Iterator* it = st->it.get();
     uint32_t key_partition = 0;
     int64_t base = 0;
-    if (it->Valid())
-      meta::ParseBatchKey(absl::string_view(it->key().data(), it->key().size()), &key_partition,
-                          &base);
-    if (!it->Valid() || key_partition != partition) it->Seek(start);
     for (; it->Valid(); it->Next()) {
-      meta::ParseBatchKey(absl::string_view(it->key().data(), it->key().size()), &key_partition,
-                          &base);
-      if (key_partition != partition || base >= end) return absl::OkStatus();
+      KeyAt(*it, &key_partition, &base);
+      if (key_partition != partition || base >= stop) return absl::OkStatus();
       if (!visit(base, absl::string_view(it->value().data(), it->value().size()))) {
         return absl::OkStatus();
       }
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading a segment");
+    if (!it->status().ok()) {
+      if (cursor != nullptr) cursor->reset();
+      return FromRocks(it->status(), "reading a segment");
+    }
+    if (stop < end) return absl::OkStatus();
     offset = std::max(offset, entry.end_offset);
   }
   return absl::OkStatus();
@@ -721,8 +851,8 @@ absl::StatusOr<std::vector<RawBatch>> LogStoreImpl::ReadRaw(absl::string_view to
 }
 
 absl::StatusOr<RawReadResult> LogStoreImpl::ReadBatches(absl::string_view topic, int32_t partition,
-                                                        int64_t offset,
-                                                        const ReadLimits& limits) const {
+                                                        int64_t offset, const ReadLimits& limits,
+                                                        ReadCursor* cursor) const {
   absl::StatusOr<PartitionSnapshot> snap = Snapshot(topic, partition);
   if (!snap.ok()) return snap.status();
   if (offset < snap->start_offset || offset > snap->high_watermark) {
@@ -738,9 +868,14 @@ absl::StatusOr<RawReadResult> LogStoreImpl::ReadBatches(absl::string_view topic,
   int64_t next = offset;  // one past the last offset the batches so far hold
   int64_t records = 0;    // records at or after `offset` in them
   uint64_t bytes = 0;
+  cursor = AdoptCursor(cursor);
+  std::optional<absl::MutexLock> cursor_lock;
+  if (cursor != nullptr) cursor_lock.emplace(&cursor->mu_);
+
   absl::Status error;
-  absl::Status s =
-      ScanBatches(*snap, partition, offset, end, [&](int64_t base, absl::string_view batch) {
+  absl::Status s = ScanBatches(
+      *snap, partition, offset, end,
+      [&](int64_t base, absl::string_view batch) {
         absl::StatusOr<BatchHeader> h = VerifyStoredBatch(topic, partition, base, batch);
         if (!h.ok()) {
           error = h.status();
@@ -754,7 +889,9 @@ absl::StatusOr<RawReadResult> LogStoreImpl::ReadBatches(absl::string_view topic,
         bytes += batch.size();
         result.batches.push_back({base, std::string(batch)});
         return bytes < limits.max_bytes && records < limits.max_records && next < end;
-      });
+      },
+      cursor != nullptr ? &cursor->state_ : nullptr);
+  cursor_lock.reset();
   // The intact batches before a bad one are returned; the next call starts at the bad one
   // and reports it.
   if (!error.ok() && result.batches.empty()) return error;

@@ -27,6 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "storage/log_store.h"
@@ -120,8 +121,8 @@ class LogStoreImpl final : public LogStore {
   absl::StatusOr<std::vector<RawBatch>> ReadRaw(absl::string_view topic, int32_t partition,
                                                 int64_t offset, uint64_t max_bytes) const override;
   absl::StatusOr<RawReadResult> ReadBatches(absl::string_view topic, int32_t partition,
-                                            int64_t offset,
-                                            const ReadLimits& limits) const override;
+                                            int64_t offset, const ReadLimits& limits,
+                                            ReadCursor* cursor) const override;
   absl::StatusOr<bool> WaitForData(absl::string_view topic, int32_t partition, int64_t offset,
                                    absl::Time deadline) const override;
   absl::StatusOr<int64_t> OffsetForTimestamp(absl::string_view topic, int32_t partition,
@@ -153,10 +154,13 @@ class LogStoreImpl final : public LogStore {
   absl::StatusOr<std::shared_ptr<TopicState>> FindTopic(absl::string_view name) const;
   absl::StatusOr<PartitionSnapshot> Snapshot(absl::string_view topic, int32_t partition) const;
   // Walks stored batches of a partition from the batch holding `offset` up to `end`
-  // (exclusive), calling visit(base_offset, bytes); stops when visit returns false.
+  // (exclusive), calling visit(base_offset, bytes); stops when visit returns false. With a
+  // `cursor` (may be null), continues its walk when it stands at `offset` (ending early at what
+  // it can see), and leaves it at the last batch visited.
   template <typename Visit>
   absl::Status ScanBatches(const PartitionSnapshot& snap, uint32_t partition, int64_t offset,
-                           int64_t end, Visit visit) const;
+                           int64_t end, Visit visit,
+                           std::unique_ptr<ReadCursor::State>* cursor = nullptr) const;
 
   // Recovery (log_store.cc).
   absl::Status OpenDatabase();
@@ -183,8 +187,20 @@ class LogStoreImpl final : public LogStore {
   // Writer thread: fsyncs the WAL if writes are unsynced. After a failed write it refuses
   // (UNAVAILABLE) rather than touch the WAL again.
   absl::Status SyncOnWriter();
+  // Background thread: lets go of stale read cursors every second and applies retention every
+  // retention_check_interval.
   void RetentionLoop();
 
+ public:
+  // ReadCursor support (log_store.cc). ForgetCursor: a cursor's destructor unregisters it;
+  // any thread. ReleaseStaleCursors: lets go of the storage state of registered cursors older
+  // than their maximum age that no read is using; the retention thread calls it every second.
+  void ForgetCursor(ReadCursor* cursor);
+  void ReleaseStaleCursors();
+
+ private:
+  // `cursor`, registered with this store on its first read; null for null or another store's.
+  ReadCursor* AdoptCursor(ReadCursor* cursor) const;
   const std::string dir_;
   const Options options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -224,10 +240,14 @@ class LogStoreImpl final : public LogStore {
   // Set after a failed write: RocksDB is then read-only and nothing more is acknowledged.
   std::atomic<bool> write_failed_{false};
 
+  // Cursors that have read from this store and still exist (ReadCursor).
+  mutable absl::Mutex cursors_mu_;
+  mutable absl::flat_hash_set<ReadCursor*> cursors_ ABSL_GUARDED_BY(cursors_mu_);
+
   absl::Mutex threads_mu_;
   bool threads_stop_ ABSL_GUARDED_BY(threads_mu_) = false;
   std::thread writer_;
-  std::thread retention_;
+  std::thread retention_;  // RetentionLoop
 
   std::atomic<uint64_t> stat_appends_{0}, stat_records_{0}, stat_bytes_{0}, stat_groups_{0},
       stat_fsyncs_{0}, stat_rolled_{0}, stat_dropped_{0};

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -524,6 +525,105 @@ TEST(LogStoreTest, RawBatchesRoundTripByteForByte) {
   EXPECT_EQ(store->DescribeTopic("follower")->partitions[0].end_offset, 6);
 }
 
+// Reads partition `p` from `from` to the high watermark with ReadBatches in small steps, with
+// `cursor` (may be null); calls `between(step)` after each call. Returns base offset -> bytes.
+std::map<int64_t, std::string> ReadBatchesFrom(LogStore& store, int32_t p, int64_t from,
+                                               ReadCursor* cursor,
+                                               const std::function<void(int)>& between) {
+  std::map<int64_t, std::string> out;
+  int64_t next = from;
+  for (int step = 0;; ++step) {
+    absl::StatusOr<RawReadResult> r =
+        store.ReadBatches("t", p, next, {.max_bytes = 300, .max_records = 1000}, cursor);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok() || r->batches.empty()) break;
+    for (RawBatch& b : r->batches) {
+      EXPECT_LE(b.base_offset, next) << "not dense at " << next;
+      absl::StatusOr<BatchHeader> h = VerifyBatch(b.bytes);
+      EXPECT_TRUE(h.ok()) << h.status();
+      if (!h.ok()) return out;
+      next = b.base_offset + h->record_count;
+      out[b.base_offset] = std::move(b.bytes);
+    }
+    between(step);
+  }
+  return out;
+}
+
+TEST(LogStoreTest, CursorReadsWhatFreshReadsReadAcrossRollsAndLaterAppends) {
+  TempDir dir;
+  Options options = TestOptions();
+  options.segment_max_bytes = 500;  // a few batches per segment
+  auto store = OpenOrDie(dir.path(), options);
+  ASSERT_TRUE(store->CreateTopic("t", {.partitions = 2}).ok());
+  int appended = 0;
+  auto append = [&](int n) {
+    for (int i = 0; i < n; ++i, ++appended) {
+      ASSERT_TRUE(store
+                      ->Append("t", appended % 2,
+                               MakeRecords(1 + appended % 4, absl::StrCat("b", appended)))
+                      .ok());
+    }
+  };
+  append(60);
+  ASSERT_GT(store->Stats().segments_rolled, 5u);
+
+  ReadCursor cursor;
+  // While the cursor walks, more batches arrive (and segments roll): it must end its walk at
+  // what it could see and go on from there, never skip or repeat a batch.
+  std::map<int64_t, std::string> walked = ReadBatchesFrom(*store, 0, 0, &cursor, [&](int step) {
+    if (step % 3 == 1) append(7);
+  });
+  std::map<int64_t, std::string> fresh = ReadBatchesFrom(*store, 0, 0, nullptr, [](int) {});
+  ASSERT_GT(appended, 60);
+  EXPECT_EQ(walked, fresh);
+  EXPECT_EQ(walked.rbegin()->first + VerifyBatch(walked.rbegin()->second)->record_count,
+            store->DescribeTopic("t")->partitions[0].end_offset);
+
+  // The same cursor on another partition, and starting inside a batch: it starts afresh.
+  std::map<int64_t, std::string> other = ReadBatchesFrom(*store, 1, 1, &cursor, [](int) {});
+  EXPECT_EQ(other, ReadBatchesFrom(*store, 1, 1, nullptr, [](int) {}));
+  EXPECT_EQ(other.begin()->first, 0);  // the batch holding offset 1
+
+  // The store lets go of an idle cursor's storage state on its own (it pins memtables), and
+  // the next read just seeks again.
+  ASSERT_TRUE(store->ReadBatches("t", 0, 0, {.max_bytes = 1}, &cursor).ok());
+  ASSERT_TRUE(cursor.holds_state());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (cursor.holds_state() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_FALSE(cursor.holds_state());
+  absl::StatusOr<RawReadResult> again = store->ReadBatches("t", 0, 0, {.max_bytes = 1}, &cursor);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->batches.front().bytes, fresh.begin()->second);
+}
+
+TEST(LogStoreTest, CursorInADroppedSegmentReadsNoMore) {
+  TempDir dir;
+  FakeClock clock;
+  Options options = TestOptions();
+  options.clock = [&] { return clock.Now(); };
+  options.segment_max_bytes = 500;
+  auto store = OpenOrDie(dir.path(), options);
+  ASSERT_TRUE(store->CreateTopic("t", {.retention_ms = 1000}).ok());
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(2, absl::StrCat("b", i))).ok());
+  }
+  ReadCursor cursor;
+  absl::StatusOr<RawReadResult> first =
+      store->ReadBatches("t", 0, 0, {.max_bytes = 1, .max_records = 1000}, &cursor);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int64_t next = first->batches.back().base_offset + 2;
+  clock.Advance(absl::Seconds(5));
+  ASSERT_TRUE(store->Append("t", 0, MakeRecords(1, "new")).ok());
+  ASSERT_TRUE(store->RunRetention().ok());
+  ASSERT_GT(store->DescribeTopic("t")->partitions[0].start_offset, next);
+  // Retention passed the reader by: OUT_OF_RANGE as without a cursor, not stale data.
+  EXPECT_EQ(store->ReadBatches("t", 0, next, {}, &cursor).status().code(),
+            absl::StatusCode::kOutOfRange);
+  store->DeleteTopic("t").IgnoreError();
+  EXPECT_EQ(store->ReadBatches("t", 0, next, {}, &cursor).status().code(),
+            absl::StatusCode::kNotFound);
+}
 TEST(LogStoreTest, TruncateToDropsEverythingAboveABatchBoundary) {
   TempDir dir;
   Options options = TestOptions();

@@ -43,7 +43,7 @@ struct Options {
   absl::Duration segment_max_age = absl::Hours(1);
 
   // How often the background thread applies retention (and rolls aged segments). Zero turns
-  // the thread off; RunRetention() can still be called. Default: 30 s.
+  // periodic retention off; RunRetention() can still be called. Default: 30 s.
   absl::Duration retention_check_interval = absl::Seconds(30);
 
   // Upper bound on the bytes the writer gathers into one write (and one fsync). Default: 8 MiB.

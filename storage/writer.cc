@@ -549,13 +549,23 @@ absl::Status LogStoreImpl::SyncOnWriter() {
 }
 
 void LogStoreImpl::RetentionLoop() {
+  // Wakes every second to let go of stale read cursors, and runs retention when it is due
+  // (never with a zero interval: then the owner calls RunRetention).
+  constexpr absl::Duration kCursorCheck = absl::Seconds(1);
+  const bool retention = options_.retention_check_interval > absl::ZeroDuration();
+  absl::Time retention_due =
+      retention ? absl::Now() + options_.retention_check_interval : absl::InfiniteFuture();
   for (;;) {
     {
       absl::MutexLock l(&threads_mu_);
-      threads_mu_.AwaitWithTimeout(absl::Condition(&threads_stop_),
-                                   options_.retention_check_interval);
+      threads_mu_.AwaitWithTimeout(
+          absl::Condition(&threads_stop_),
+          std::min(kCursorCheck, std::max(absl::ZeroDuration(), retention_due - absl::Now())));
       if (threads_stop_) return;
     }
+    ReleaseStaleCursors();
+    if (absl::Now() < retention_due) continue;
+    retention_due = absl::Now() + options_.retention_check_interval;
     absl::Status s = RunRetention();
     if (!s.ok()) spdlog::warn("retention pass failed: {}", s.ToString());
   }
