@@ -589,6 +589,7 @@ absl::StatusOr<LogStoreImpl::PartitionSnapshot> LogStoreImpl::Snapshot(absl::str
   const PartitionState& p = topic.partitions[partition];
   snap.start_offset = p.start_offset;
   snap.high_watermark = p.high_watermark;
+  snap.truncations = p.truncations;
   for (const auto& [seq, e] : p.entries) {
     if (e.end_offset <= p.start_offset) continue;
     auto seg = topic.segments.find(seq);
@@ -611,6 +612,7 @@ struct ReadCursor::State {
   rocksdb::Slice upper_slice;
   // Every offset below this was readable before `it` was created, so `it` sees it.
   int64_t visible_end = 0;
+  uint64_t truncations = 0;  // the partition's truncations when `it` was created
   absl::Time created;
   std::unique_ptr<rocksdb::Iterator> it;  // at the last batch visited, or at the next one
 };
@@ -670,10 +672,11 @@ void KeyAt(const rocksdb::Iterator& it, uint32_t* partition, int64_t* base) {
 // `visible_end`, positioned at the batch holding `target` (or the first one after it).
 std::unique_ptr<ReadCursor::State> NewScan(rocksdb::DB* db, std::shared_ptr<Segment> segment,
                                            uint32_t partition, int64_t visible_end,
-                                           int64_t target) {
+                                           uint64_t truncations, int64_t target) {
   auto st = std::make_unique<ReadCursor::State>();
   st->segment = std::move(segment);
   st->partition = partition;
+  st->truncations = truncations;
   st->upper = meta::BatchKey(partition + 1, 0);
   st->upper_slice = rocksdb::Slice(st->upper);
   st->visible_end = visible_end;
@@ -701,11 +704,12 @@ std::unique_ptr<ReadCursor::State> NewScan(rocksdb::DB* db, std::shared_ptr<Segm
 }
 
 // Whether `st` can go on reading `partition` of `segment` at `offset`: it stands at the batch
-// starting there (or at the one before, which the last read visited), young enough, and
-// `offset` is below what it sees.
+// starting there (or at the one before, which the last read visited), young enough, no
+// truncation happened since it began, and `offset` is below what it sees.
 bool CanContinue(ReadCursor::State* st, const std::shared_ptr<Segment>& segment, uint32_t partition,
-                 int64_t offset) {
+                 uint64_t truncations, int64_t offset) {
   if (st == nullptr || st->segment != segment || st->partition != partition) return false;
+  if (st->truncations != truncations) return false;  // offsets it saw may hold other data now
   if (offset >= st->visible_end || absl::Now() - st->created > kMaxCursorAge) return false;
   rocksdb::Iterator* it = st->it.get();
   uint32_t key_partition = 0;
@@ -733,10 +737,10 @@ absl::Status LogStoreImpl::ScanBatches(const PartitionSnapshot& snap, uint32_t p
     // A continued walk cannot see what was written after it began: it ends there, and the
     // caller's next call starts a new one.
     int64_t stop = end;
-    if (CanContinue(st, seg, partition, offset)) {
+    if (CanContinue(st, seg, partition, snap.truncations, offset)) {
       stop = std::min(end, st->visible_end);
     } else {
-      local = NewScan(db_.get(), seg, partition, snap.high_watermark,
+      local = NewScan(db_.get(), seg, partition, snap.high_watermark, snap.truncations,
                       std::max(offset, entry.first_offset));
       st = local.get();
       if (cursor != nullptr) *cursor = std::move(local);

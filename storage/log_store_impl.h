@@ -58,6 +58,9 @@ struct PartitionState {
   int64_t log_end_offset = 0;                    // writer thread only (and Open)
   std::map<uint64_t, meta::IndexEntry> entries;  // by segment seq; guarded by TopicState::mu
   absl::flat_hash_map<int64_t, ProducerState> producers;  // writer thread only (and Open)
+  // TruncateTo calls so far (since open); guarded by TopicState::mu. Offsets at or above a
+  // truncation point are reused, so a reader's iterator from before one is stale (ReadCursor).
+  uint64_t truncations = 0;
 };
 
 struct TopicState {
@@ -146,6 +149,7 @@ class LogStoreImpl final : public LogStore {
   struct PartitionSnapshot {
     int64_t start_offset = 0;
     int64_t high_watermark = 0;
+    uint64_t truncations = 0;  // PartitionState::truncations
     // Segments holding the partition, oldest first, with the partition's entry in each.
     std::vector<std::pair<std::shared_ptr<Segment>, meta::IndexEntry>> segments;
   };

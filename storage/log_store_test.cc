@@ -624,6 +624,31 @@ TEST(LogStoreTest, CursorInADroppedSegmentReadsNoMore) {
   EXPECT_EQ(store->ReadBatches("t", 0, next, {}, &cursor).status().code(),
             absl::StatusCode::kNotFound);
 }
+TEST(LogStoreTest, CursorFromBeforeATruncationDoesNotServeTheOldSuffix) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), TestOptions());
+  ASSERT_TRUE(store->CreateTopic("t", {}).ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, absl::StrCat("old", i))).ok());
+  }
+  ReadCursor cursor;
+  absl::StatusOr<RawReadResult> first =
+      store->ReadBatches("t", 0, 0, {.max_bytes = 1, .max_records = 1000}, &cursor);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->batches.size(), 1u);  // the cursor stands in the old data at offset 3
+  ASSERT_TRUE(store->TruncateTo("t", 0, 6).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, absl::StrCat("new", i))).ok());
+  }
+  // Offsets 6.. now hold other records; reading on from 3 must return them, not the old ones.
+  std::map<int64_t, std::string> walked = ReadBatchesFrom(*store, 0, 3, &cursor, [](int) {});
+  EXPECT_EQ(walked, ReadBatchesFrom(*store, 0, 3, nullptr, [](int) {}));
+  ASSERT_EQ(walked.size(), 4u);
+  std::vector<Record> records;
+  ASSERT_TRUE(DecodeRecords(walked.rbegin()->second, 12, 12, 3, &records).ok());
+  EXPECT_EQ(records.front().value, "new2-0");
+}
+
 TEST(LogStoreTest, TruncateToDropsEverythingAboveABatchBoundary) {
   TempDir dir;
   Options options = TestOptions();

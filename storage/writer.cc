@@ -528,6 +528,7 @@ absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int3
   }
   p->log_end_offset = new_end;
   p->high_watermark = new_end;
+  ++p->truncations;
   return absl::OkStatus();
 }
 
