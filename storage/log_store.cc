@@ -292,6 +292,12 @@ absl::Status LogStoreImpl::Init() {
 
 LogStoreImpl::~LogStoreImpl() {
   {
+    absl::MutexLock l(&cursors_mu_);
+    if (!cursors_.empty()) {
+      spdlog::error("{} read cursors outlive their log store (a caller's bug)", cursors_.size());
+    }
+  }
+  {
     absl::MutexLock l(&threads_mu_);
     threads_stop_ = true;
   }
@@ -650,12 +656,16 @@ ReadCursor* LogStoreImpl::AdoptCursor(ReadCursor* cursor) const {
 
 void LogStoreImpl::ReleaseStaleCursors() {
   const absl::Time now = absl::Now();
+  // Declared before the lock, so destroyed after it is released: letting go of an iterator
+  // may free memtables or delete files, while reads registering or forgetting their cursors
+  // wait for cursors_mu_.
+  std::vector<std::unique_ptr<ReadCursor::State>> stale;
   absl::MutexLock l(&cursors_mu_);
   for (ReadCursor* cursor : cursors_) {
     // A cursor in a read is skipped: that read checks its age itself.
     if (!cursor->mu_.TryLock()) continue;
     if (cursor->state_ != nullptr && now - cursor->state_->created > kMaxCursorAge) {
-      cursor->state_.reset();
+      stale.push_back(std::move(cursor->state_));
     }
     cursor->mu_.Unlock();
   }

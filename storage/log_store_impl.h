@@ -7,14 +7,16 @@
 //     in exactly the order batches reach the write-ahead log: no holes, even on a crash.
 //     Appends waiting in the queue are gathered into one RocksDB write and one fsync.
 //   - Readers (any thread) take a snapshot of a partition under its topic's mutex (start
-//     offset, high watermark, the segments holding it) and then read RocksDB without locks.
-//     A segment's column family handle lives as long as any reader holds the segment, so a
-//     segment dropped by retention stays readable to readers already in it.
+//     offset, high watermark, the segments holding it) and then read RocksDB without store
+//     locks (a read with a ReadCursor holds that cursor's own mutex). A segment's column
+//     family handle lives as long as any reader holds the segment, so a segment dropped by
+//     retention stays readable to readers already in it.
 //   - With FsyncPolicy::kInterval the writer thread also fsyncs the WAL, at least every
 //     interval while unsynced writes exist. Syncing only on the writer thread means a sync
 //     never races a failed write (Debian's RocksDB asserts if the WAL is synced after a
 //     failed write).
-//   - A retention thread runs RunRetention() periodically.
+//   - A background thread (RetentionLoop) lets go of stale ReadCursors every second and runs
+//     RunRetention() every retention_check_interval.
 #pragma once
 
 #include <atomic>
@@ -58,7 +60,7 @@ struct PartitionState {
   int64_t log_end_offset = 0;                    // writer thread only (and Open)
   std::map<uint64_t, meta::IndexEntry> entries;  // by segment seq; guarded by TopicState::mu
   absl::flat_hash_map<int64_t, ProducerState> producers;  // writer thread only (and Open)
-  // TruncateTo calls so far (since open); guarded by TopicState::mu. Offsets at or above a
+  // Truncations that removed data, since open; guarded by TopicState::mu. Offsets at or above a
   // truncation point are reused, so a reader's iterator from before one is stale (ReadCursor).
   uint64_t truncations = 0;
 };
@@ -160,7 +162,8 @@ class LogStoreImpl final : public LogStore {
   // Walks stored batches of a partition from the batch holding `offset` up to `end`
   // (exclusive), calling visit(base_offset, bytes); stops when visit returns false. With a
   // `cursor` (may be null), continues its walk when it stands at `offset` (ending early at what
-  // it can see), and leaves it at the last batch visited.
+  // it can see), and leaves it at the last batch visited or past it (at the first batch not
+  // visited, or at the end).
   template <typename Visit>
   absl::Status ScanBatches(const PartitionSnapshot& snap, uint32_t partition, int64_t offset,
                            int64_t end, Visit visit,

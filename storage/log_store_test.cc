@@ -624,6 +624,7 @@ TEST(LogStoreTest, CursorInADroppedSegmentReadsNoMore) {
   EXPECT_EQ(store->ReadBatches("t", 0, next, {}, &cursor).status().code(),
             absl::StatusCode::kNotFound);
 }
+
 TEST(LogStoreTest, CursorFromBeforeATruncationDoesNotServeTheOldSuffix) {
   TempDir dir;
   auto store = OpenOrDie(dir.path(), TestOptions());
@@ -647,6 +648,19 @@ TEST(LogStoreTest, CursorFromBeforeATruncationDoesNotServeTheOldSuffix) {
   std::vector<Record> records;
   ASSERT_TRUE(DecodeRecords(walked.rbegin()->second, 12, 12, 3, &records).ok());
   EXPECT_EQ(records.front().value, "new2-0");
+
+  // A truncation below where a cursor stands, and new data past it again.
+  ReadCursor below;
+  ASSERT_TRUE(store->ReadBatches("t", 0, 9, {.max_bytes = 1, .max_records = 1000}, &below).ok());
+  ASSERT_TRUE(store->TruncateTo("t", 0, 3).ok());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, absl::StrCat("newer", i))).ok());
+  }
+  walked = ReadBatchesFrom(*store, 0, 12, &below, [](int) {});
+  ASSERT_EQ(walked.size(), 1u);
+  records.clear();
+  ASSERT_TRUE(DecodeRecords(walked.begin()->second, 12, 12, 3, &records).ok());
+  EXPECT_EQ(records.front().value, "newer3-0");
 }
 
 TEST(LogStoreTest, TruncateToDropsEverythingAboveABatchBoundary) {
