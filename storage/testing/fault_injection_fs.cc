@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -64,6 +65,9 @@ IOStatus TruncateFile(rocksdb::FileSystem* fs, const std::string& path, uint64_t
 struct FileState {
   uint64_t written = 0;  // length of the file as written (appended) so far
   uint64_t synced = 0;   // length that a power cut keeps; invariant: synced <= written
+  // Bytes from here on were written after the cut (kNothingLasts): a power cut keeps none of
+  // them. Invariant: synced <= vanish_from.
+  uint64_t vanish_from = std::numeric_limits<uint64_t>::max();
 };
 
 }  // namespace
@@ -84,6 +88,21 @@ class FaultInjectionFileSystem::State {
     if (!active()) return;
     writes_left_.store(static_cast<int64_t>(writes), std::memory_order_release);
     armed_.store(true, std::memory_order_release);
+  }
+
+  void set_nothing_lasts(bool nothing_lasts) {
+    nothing_lasts_.store(nothing_lasts, std::memory_order_release);
+  }
+
+  // What becomes of a write operation that kNothingLasts may let through (see the header).
+  enum class Verdict {
+    kLasts,     // the power is on: it goes through and counts
+    kVanishes,  // the power is off (kNothingLasts): it goes through but must not last
+    kFails,     // the power is off (kFail): it fails and changes nothing
+  };
+  Verdict ForWrite() {
+    if (PowerOnForWrite()) return Verdict::kLasts;
+    return nothing_lasts_.load(std::memory_order_acquire) ? Verdict::kVanishes : Verdict::kFails;
   }
 
   // Called at the start of every write operation: true if it may proceed. Counts the write
@@ -135,6 +154,7 @@ class FaultInjectionFileSystem::State {
   std::atomic<bool> active_{true};
   std::atomic<bool> armed_{false};  // a cut is due after writes_left_ more writes
   std::atomic<int64_t> writes_left_{0};
+  std::atomic<bool> nothing_lasts_{false};  // PowerOffWrites::kNothingLasts
 };
 
 // A file opened for writing: forwards to the real file and counts what was written and synced.
@@ -151,38 +171,34 @@ class FaultInjectionFileSystem::WritableFile final : public rocksdb::FSWritableF
 
   IOStatus Append(const rocksdb::Slice& data, const IOOptions& options,
                   IODebugContext* dbg) override {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("Append", path_);
-    IOStatus s = FSWritableFileOwnerWrapper::Append(data, options, dbg);
-    if (s.ok()) Extend(data.size());
-    return s;
+    return TrackedWrite("Append", std::nullopt, data.size(),
+                        [&] { return FSWritableFileOwnerWrapper::Append(data, options, dbg); });
   }
 
   IOStatus Append(const rocksdb::Slice& data, const IOOptions& options,
                   const rocksdb::DataVerificationInfo& info, IODebugContext* dbg) override {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("Append", path_);
-    IOStatus s = FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
-    if (s.ok()) Extend(data.size());
-    return s;
+    return TrackedWrite("Append", std::nullopt, data.size(), [&] {
+      return FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
+    });
   }
 
   IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const IOOptions& options,
                             IODebugContext* dbg) override {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("PositionedAppend", path_);
-    IOStatus s = FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options, dbg);
-    if (s.ok()) ExtendTo(offset + data.size());
-    return s;
+    return TrackedWrite("PositionedAppend", offset, data.size(), [&] {
+      return FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options, dbg);
+    });
   }
 
   IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const IOOptions& options,
                             const rocksdb::DataVerificationInfo& info,
                             IODebugContext* dbg) override {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("PositionedAppend", path_);
-    IOStatus s = FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options, info, dbg);
-    if (s.ok()) ExtendTo(offset + data.size());
-    return s;
+    return TrackedWrite("PositionedAppend", offset, data.size(), [&] {
+      return FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options, info, dbg);
+    });
   }
 
   IOStatus Truncate(uint64_t size, const IOOptions& options, IODebugContext* dbg) override {
+    // A truncation could lower the synced length: after the cut it fails in either mode.
     if (!state_->PowerOnForWrite()) return PowerIsOff("Truncate", path_);
     IOStatus s = FSWritableFileOwnerWrapper::Truncate(size, options, dbg);
     if (s.ok()) {
@@ -204,13 +220,13 @@ class FaultInjectionFileSystem::WritableFile final : public rocksdb::FSWritableF
   // sync_file_range(2) promises nothing after a power cut, so it makes nothing durable here.
   IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const IOOptions& options,
                      IODebugContext* dbg) override {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("RangeSync", path_);
+    if (state_->ForWrite() == State::Verdict::kFails) return PowerIsOff("RangeSync", path_);
     return FSWritableFileOwnerWrapper::RangeSync(offset, nbytes, options, dbg);
   }
 
   IOStatus Allocate(uint64_t offset, uint64_t len, const IOOptions& options,
                     IODebugContext* dbg) override {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("Allocate", path_);
+    if (state_->ForWrite() == State::Verdict::kFails) return PowerIsOff("Allocate", path_);
     return FSWritableFileOwnerWrapper::Allocate(offset, len, options, dbg);
   }
 
@@ -223,20 +239,35 @@ class FaultInjectionFileSystem::WritableFile final : public rocksdb::FSWritableF
   }
 
  private:
-  void Extend(uint64_t n) {
+  // Runs `write` of `n` bytes at `offset` (nullopt: at the end of the file) unless the power is
+  // off under kFail, and tracks it. Bytes written after the cut (kNothingLasts) can never
+  // survive it, not even as part of an unsynced tail that a power cut keeps.
+  template <typename WriteFn>
+  IOStatus TrackedWrite(const char* operation, std::optional<uint64_t> offset, uint64_t n,
+                        WriteFn write) {
+    const State::Verdict verdict = state_->ForWrite();
+    if (verdict == State::Verdict::kFails) return PowerIsOff(operation, path_);
+    IOStatus s = write();
+    if (!s.ok()) return s;
     absl::MutexLock lock(&state_->mu);
-    file_->written += n;
-  }
-
-  void ExtendTo(uint64_t end) {
-    absl::MutexLock lock(&state_->mu);
-    file_->written = std::max(file_->written, end);
+    const uint64_t at = offset.value_or(file_->written);
+    if (verdict == State::Verdict::kVanishes) file_->vanish_from = std::min(file_->vanish_from, at);
+    file_->written = std::max(file_->written, at + n);
+    return s;
   }
 
   // Runs `sync` and, if it succeeds, marks as synced every byte written before it started.
+  // After the cut under kNothingLasts it succeeds without syncing anything.
   template <typename SyncFn>
   IOStatus SyncWith(const char* operation, SyncFn sync) {
-    if (!state_->PowerOnForWrite()) return PowerIsOff(operation, path_);
+    switch (state_->ForWrite()) {
+      case State::Verdict::kFails:
+        return PowerIsOff(operation, path_);
+      case State::Verdict::kVanishes:
+        return IOStatus::OK();
+      case State::Verdict::kLasts:
+        break;
+    }
     uint64_t written;
     {
       absl::MutexLock lock(&state_->mu);
@@ -285,7 +316,14 @@ class FaultInjectionFileSystem::Directory final : public rocksdb::FSDirectoryWra
  private:
   template <typename FsyncFn>
   IOStatus FsyncWith(FsyncFn fsync) {
-    if (!state_->PowerOnForWrite()) return PowerIsOff("Fsync directory", path_);
+    switch (state_->ForWrite()) {
+      case State::Verdict::kFails:
+        return PowerIsOff("Fsync directory", path_);
+      case State::Verdict::kVanishes:
+        return IOStatus::OK();  // after the cut: nothing becomes durable
+      case State::Verdict::kLasts:
+        break;
+    }
     std::vector<std::string> pending;
     {
       absl::MutexLock lock(&state_->mu);
@@ -311,6 +349,10 @@ FaultInjectionFileSystem::FaultInjectionFileSystem(std::shared_ptr<rocksdb::File
     : FileSystemWrapper(base), state_(std::make_shared<State>()) {}
 
 FaultInjectionFileSystem::~FaultInjectionFileSystem() = default;
+
+void FaultInjectionFileSystem::SetPowerOffWrites(PowerOffWrites mode) {
+  state_->set_nothing_lasts(mode == PowerOffWrites::kNothingLasts);
+}
 
 void FaultInjectionFileSystem::SetActive(bool active) { state_->set_active(active); }
 
@@ -386,6 +428,7 @@ absl::Status FaultInjectionFileSystem::SimulatePowerCut(UnsyncedData unsynced, u
           keep += std::uniform_int_distribution<uint64_t>(0, unsynced_bytes)(rng);
       }
     }
+    keep = std::min(keep, file->vanish_from);
     uint64_t size = 0;
     IOStatus s = target()->GetFileSize(path, io, &size, nullptr);
     if (s.ok() && keep < size) s = TruncateFile(target(), path, keep);
@@ -403,9 +446,15 @@ IOStatus FaultInjectionFileSystem::NewWritableFile(const std::string& fname,
                                                    const rocksdb::FileOptions& opts,
                                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
                                                    IODebugContext* dbg) {
-  if (!state_->PowerOnForWrite()) return PowerIsOff("NewWritableFile", fname);
+  const State::Verdict verdict = state_->ForWrite();
+  if (verdict == State::Verdict::kFails) return PowerIsOff("NewWritableFile", fname);
   const std::string path = NormalizePath(fname);
   const bool existed = target()->FileExists(fname, opts.io_options, nullptr).ok();
+  // After the cut a new file is an undurable entry, but emptying an existing one could not be
+  // undone.
+  if (existed && verdict == State::Verdict::kVanishes) {
+    return PowerIsOff("NewWritableFile over an existing file", fname);
+  }
   std::unique_ptr<rocksdb::FSWritableFile> file;
   IOStatus s = target()->NewWritableFile(fname, opts, &file, dbg);
   if (!s.ok()) return s;
@@ -423,7 +472,9 @@ IOStatus FaultInjectionFileSystem::NewWritableFile(const std::string& fname,
 IOStatus FaultInjectionFileSystem::ReopenWritableFile(
     const std::string& fname, const rocksdb::FileOptions& opts,
     std::unique_ptr<rocksdb::FSWritableFile>* result, IODebugContext* dbg) {
-  if (!state_->PowerOnForWrite()) return PowerIsOff("ReopenWritableFile", fname);
+  if (state_->ForWrite() == State::Verdict::kFails) {
+    return PowerIsOff("ReopenWritableFile", fname);
+  }
   const std::string path = NormalizePath(fname);
   const bool existed = target()->FileExists(fname, opts.io_options, nullptr).ok();
   std::unique_ptr<rocksdb::FSWritableFile> file;

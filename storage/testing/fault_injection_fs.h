@@ -17,7 +17,10 @@
 //   - SetActive(false) is the moment power is lost: from then on every write, sync, create,
 //     rename and delete fails with an IOError and changes nothing, as on a machine whose disk
 //     has gone away. Reads still work, so the store can be closed. CutPowerAfterWrites(n)
-//     does the same just before the (n+1)th write from now.
+//     does the same just before the (n+1)th write from now. With
+//     SetPowerOffWrites(kNothingLasts), writes and syncs to open files succeed instead but
+//     nothing done after the cut lasts, as for a process that runs on for a moment on a
+//     machine that is already dead.
 //   - SimulatePowerCut() is the reboot: after the store is closed it truncates every file to
 //     its synced length (or, on request, to a random length between synced and written, as
 //     if some dirty pages had reached the disk first: a torn tail) and removes undurable
@@ -88,10 +91,33 @@ class FaultInjectionFileSystem final : public rocksdb::FileSystemWrapper {
   static const char* kClassName() { return "EvlogFaultInjectionFileSystem"; }
   const char* Name() const override { return kClassName(); }
 
+  // What the file system does with writes while the power is off.
+  enum class PowerOffWrites {
+    // Every write, sync, create, rename, delete and truncate fails with an IOError and changes
+    // nothing, as on a machine whose disk has gone away. The default.
+    kFail,
+    // Writes, syncs and closes of files already open, and creating new files, succeed, but
+    // nothing done after the cut survives the power cut: syncs and directory fsyncs make
+    // nothing durable (nor count in sync_count), and new files are undurable entries. What the
+    // model could not undo still fails: deleting, renaming, linking, truncating (a path or an
+    // open file), recreating or reusing an existing file, directories, NewRandomRWFile.
+    // Why: RocksDB then never sees a failed write or sync on a file it has open. Debian's
+    // RocksDB 7.8 is built with assertions, and a background flush syncing a write-ahead log
+    // after a write or sync of that log failed aborts the process (WritableFileWriter's
+    // sync_without_flush_called_ assertion), so a cut that made writes fail could kill the
+    // test process, depending on timing.
+    kNothingLasts,
+  };
+
+  // Chooses the behaviour above (kFail until called). Takes effect for calls that start after
+  // it returns. Any thread.
+  void SetPowerOffWrites(PowerOffWrites mode);
+
   // Turns the power off (false) or on (true). While off, every write, sync, create, rename,
   // delete and truncate through this file system, or through a file or directory it opened,
-  // fails with rocksdb::IOStatus::IOError and has no effect; reads and opening files for
-  // reading still work. Takes effect for calls that start after it returns.
+  // fails with rocksdb::IOStatus::IOError and has no effect (or, with kNothingLasts, some of
+  // them succeed without lasting: see PowerOffWrites); reads and opening files for reading
+  // still work. Takes effect for calls that start after it returns.
   void SetActive(bool active);
 
   // True while the power is on: unless SetActive(false) was called, or a cut armed by

@@ -309,6 +309,72 @@ TEST_F(FaultInjectionFileSystemTest, WritesFailAndChangeNothingWhilePowerIsOff) 
   Close(again.get());
 }
 
+TEST_F(FaultInjectionFileSystemTest, WithNothingLastsWritesSucceedButDoNotSurviveTheCut) {
+  fs_->SetPowerOffWrites(FaultInjectionFileSystem::PowerOffWrites::kNothingLasts);
+  WriteDurableFile("durable", "abc");
+  auto file = NewFile("wal");
+  FsyncDir();
+  Append(file.get(), "synced");
+  Sync(file.get());
+  std::unique_ptr<rocksdb::FSDirectory> dir;
+  ASSERT_TRUE(fs_->NewDirectory(dir_, io_, &dir, nullptr).ok());
+  const uint64_t syncs = fs_->sync_count();
+
+  fs_->SetActive(false);
+  // Writes and syncs of open files, and new files, succeed, and the process sees its writes.
+  Append(file.get(), "+after");
+  Sync(file.get());
+  EXPECT_TRUE(file->Fsync(io_, nullptr).ok());
+  EXPECT_TRUE(dir->Fsync(io_, nullptr).ok());
+  auto fresh = NewFile("new");
+  ASSERT_NE(fresh, nullptr);
+  Append(fresh.get(), "new data");
+  Sync(fresh.get());
+  EXPECT_EQ(Contents("wal"), "synced+after");
+  EXPECT_EQ(fs_->SyncedSize(Path("wal")), 6);  // nothing after the cut became durable
+  EXPECT_EQ(fs_->sync_count(), syncs);
+  // What the model could not undo still fails.
+  std::unique_ptr<rocksdb::FSWritableFile> other;
+  EXPECT_TRUE(
+      fs_->NewWritableFile(Path("durable"), rocksdb::FileOptions(), &other, nullptr).IsIOError());
+  EXPECT_TRUE(file->Truncate(0, io_, nullptr).IsIOError());
+  EXPECT_TRUE(fs_->RenameFile(Path("durable"), Path("renamed"), io_, nullptr).IsIOError());
+  EXPECT_TRUE(fs_->DeleteFile(Path("durable"), io_, nullptr).IsIOError());
+  EXPECT_TRUE(fs_->CreateDir(Path("subdir"), io_, nullptr).IsIOError());
+  Close(file.get());
+  Close(fresh.get());
+
+  PowerCut();
+  fs_->SetActive(true);
+
+  EXPECT_EQ(Contents("wal"), "synced");
+  EXPECT_EQ(Contents("durable"), "abc");
+  EXPECT_FALSE(Exists("new"));  // its directory entry was never made durable
+}
+
+TEST_F(FaultInjectionFileSystemTest, WithNothingLastsNoByteWrittenAfterTheCutIsKept) {
+  fs_->SetPowerOffWrites(FaultInjectionFileSystem::PowerOffWrites::kNothingLasts);
+  bool kept_unsynced = false;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    const std::string name = absl::StrCat("f", seed);
+    auto file = NewFile(name);
+    ASSERT_NE(file, nullptr);
+    FsyncDir();
+    Append(file.get(), "synced");
+    Sync(file.get());
+    Append(file.get(), "+before");  // unsynced, written before the cut: may be kept
+    fs_->SetActive(false);
+    Append(file.get(), "+after");
+    Close(file.get());
+    PowerCut(UnsyncedData::kKeepRandomPrefix, seed);
+    fs_->SetActive(true);
+    const std::string kept = Contents(name);
+    EXPECT_EQ(std::string("synced+before").substr(0, kept.size()), kept) << "seed " << seed;
+    kept_unsynced |= kept.size() > 6;
+  }
+  EXPECT_TRUE(kept_unsynced);  // the seeds above do keep unsynced bytes written before the cut
+}
+
 TEST_F(FaultInjectionFileSystemTest, CutPowerAfterWritesLetsThatManyWritesThrough) {
   auto file = NewFile("wal");
   FsyncDir();
