@@ -208,6 +208,7 @@ class LogStoreImpl final : public LogStore {
  private:
   // `cursor`, registered with this store on its first read; null for null or another store's.
   ReadCursor* AdoptCursor(ReadCursor* cursor) const;
+
   const std::string dir_;
   const Options options_;
   std::unique_ptr<rocksdb::DB> db_;
