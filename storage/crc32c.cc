@@ -56,12 +56,14 @@ bool CpuHasSse42() {
 
 }  // namespace
 
-uint32_t Crc32c(absl::string_view data) {
+uint32_t Crc32c(absl::string_view data) { return Crc32cExtend(0, data); }
+
+uint32_t Crc32cExtend(uint32_t crc, absl::string_view data) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
 #if defined(__x86_64__)
-  if (CpuHasSse42()) return ~ExtendHardware(~0u, p, data.size());
+  if (CpuHasSse42()) return ~ExtendHardware(~crc, p, data.size());
 #endif
-  return ~ExtendPortable(~0u, p, data.size());
+  return ~ExtendPortable(~crc, p, data.size());
 }
 
 namespace crc32c_internal {

@@ -21,6 +21,7 @@
 #include "storage/coding.h"
 #include "storage/log_store_impl.h"
 #include "storage/rocks_status.h"
+#include "storage/rocksdb_crc32c.h"
 
 namespace evlog::storage {
 
@@ -277,7 +278,8 @@ absl::Status LogStoreImpl::LoadMetadata() {
   absl::MutexLock l(&topics_mu_);
   next_topic_id_ = next_id;
   for (auto& [id, t] : by_id) topics_[t->name] = t;
-  spdlog::info("opened {}: {} topics", dir_, topics_.size());
+  spdlog::info("opened {}: {} topics; RocksDB checksums with {}", dir_, topics_.size(),
+               RocksDbUsesEvlogCrc32c() ? "evlog's CRC32C" : "RocksDB's own (portable) CRC32C");
   return absl::OkStatus();
 }
 
