@@ -155,7 +155,8 @@ void ServerMetrics::AddServerSources(Sources sources) {
       {"evlog_fsyncs_total", "evlog_write_groups_total", "evlog_rocksdb_stall_seconds_total"},
       [store](ExpositionWriter& w) {
         const storage::StoreStats stats = store->Stats();  // one snapshot for all three
-        w.BeginFamily("evlog_fsyncs_total", "Write-ahead log fsyncs by the storage writer.",
+        w.BeginFamily("evlog_fsyncs_total",
+                      "Fsyncs by the storage writer (segment data files and the write-ahead log).",
                       MetricType::kCounter);
         w.Sample("evlog_fsyncs_total", {}, static_cast<double>(stats.fsyncs));
         w.BeginFamily("evlog_write_groups_total",

@@ -2,10 +2,13 @@
 // (the writer thread) is in writer.cc.
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "rocksdb/cache.h"
@@ -22,6 +25,7 @@
 #include "storage/log_store_impl.h"
 #include "storage/rocks_status.h"
 #include "storage/rocksdb_crc32c.h"
+#include "storage/segment_file_format.h"
 
 namespace evlog::storage {
 
@@ -86,6 +90,7 @@ absl::Status LogStoreImpl::OpenDatabase() {
   db_options.avoid_flush_during_recovery = true;
   db_options.max_manifest_file_size = 64 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
+  fs_ = options_.env != nullptr ? options_.env->GetFileSystem() : rocksdb::FileSystem::Default();
   // Tickers only (no histograms or timers): per-core counters, cheap enough to leave on. They
   // give StoreStats::stall_micros.
   db_options.statistics = rocksdb::CreateDBStatistics();
@@ -121,6 +126,17 @@ absl::Status LogStoreImpl::OpenDatabase() {
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir_, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("opening data directory ", dir_));
   db_.reset(raw);
+  // Segment data files live in a directory of their own, durable before any file in it.
+  {
+    const rocksdb::IOOptions io;
+    std::unique_ptr<rocksdb::FSDirectory> parent;
+    rocksdb::IOStatus io_s = fs_->CreateDirIfMissing(SegmentFileDirectory(dir_), io, nullptr);
+    if (io_s.ok()) io_s = fs_->NewDirectory(dir_, io, &parent, nullptr);
+    if (io_s.ok()) io_s = parent->Fsync(io, nullptr);
+    if (!io_s.ok()) {
+      return FromRocks(io_s, absl::StrCat("creating ", SegmentFileDirectory(dir_)));
+    }
+  }
 
   // Hand segment handles to their topics once metadata is loaded; keep them here until then.
   for (size_t i = 0; i < names.size(); ++i) {
@@ -208,7 +224,8 @@ absl::Status LogStoreImpl::LoadMetadata() {
     if (db_->Get(ro, meta_cf_, meta::SegmentRecordKey(ps.topic_id, ps.seq), &value).ok()) {
       created = static_cast<int64_t>(meta::DecodeU64(value).value_or(created));
     }
-    auto seg = std::make_shared<Segment>(db_.get(), ps.cf, ps.seq, created);
+    // The data file is attached by OpenSegmentFiles, once the index says what it must hold.
+    auto seg = std::make_shared<Segment>(db_.get(), ps.cf, ps.topic_id, ps.seq, created, nullptr);
     absl::MutexLock l(&t->second->mu);
     t->second->segments[ps.seq] = std::move(seg);
   }
@@ -270,6 +287,12 @@ absl::Status LogStoreImpl::LoadMetadata() {
     }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading metadata");
+  it.reset();
+  {
+    std::vector<std::shared_ptr<TopicState>> topics;
+    for (auto& [id, t] : by_id) topics.push_back(t);
+    if (absl::Status fs = OpenSegmentFiles(topics); !fs.ok()) return fs;
+  }
 
   if (db_->Get(ro, meta_cf_, meta::kNextProducerIdKey, &value).ok()) {
     absl::MutexLock pl(&producer_id_mu_);
@@ -329,10 +352,20 @@ LogStoreImpl::~LogStoreImpl() {
 absl::StatusOr<std::shared_ptr<Segment>> LogStoreImpl::CreateSegment(uint32_t topic_id,
                                                                      uint64_t seq,
                                                                      int64_t created_ms) {
+  // The data file first: a crash after it leaves an orphan file that the next open deletes.
+  const std::string path = SegmentFilePath(dir_, topic_id, seq);
+  absl::StatusOr<std::unique_ptr<SegmentFile>> file =
+      SegmentFile::Create(fs_.get(), SegmentFileDirectory(dir_), path, topic_id, seq);
+  if (!file.ok()) {
+    fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+    return absl::UnavailableError(file.status().message());
+  }
   rocksdb::ColumnFamilyHandle* cf = nullptr;
   const std::string name = meta::SegmentName(topic_id, seq);
   rocksdb::Status s = db_->CreateColumnFamily(SegmentOptions(), name, &cf);
   if (!s.ok()) {
+    file->reset();
+    fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
     // RocksDB may have created the column family before failing (e.g. writing its options
     // file): drop it, so that the name can be created again by the next attempt.
     if (cf != nullptr) {
@@ -342,7 +375,133 @@ absl::StatusOr<std::shared_ptr<Segment>> LogStoreImpl::CreateSegment(uint32_t to
     absl::Status err = FromRocks(s, absl::StrCat("creating segment ", name));
     return absl::UnavailableError(err.message());
   }
-  return std::make_shared<Segment>(db_.get(), cf, seq, created_ms);
+  return std::make_shared<Segment>(db_.get(), cf, topic_id, seq, created_ms, *std::move(file));
+}
+
+void LogStoreImpl::DropSegment(const Segment& segment) {
+  rocksdb::Status s = db_->DropColumnFamily(segment.cf);
+  if (!s.ok()) spdlog::warn("dropping segment {}: {}", segment.cf->GetName(), s.ToString());
+  const std::string path = segment.file != nullptr
+                               ? segment.file->path()
+                               : SegmentFilePath(dir_, segment.topic_id, segment.seq);
+  rocksdb::IOStatus fs = fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr);
+  if (!fs.ok()) spdlog::warn("deleting segment file {}: {}", path, fs.ToString());
+}
+
+absl::Status LogStoreImpl::OpenSegmentFiles(
+    const std::vector<std::shared_ptr<TopicState>>& topics) {
+  absl::flat_hash_set<std::string> live;
+  for (const std::shared_ptr<TopicState>& t : topics) {
+    {
+      absl::MutexLock l(&t->mu);
+      for (auto& [seq, seg] : t->segments) {
+        const std::string path = SegmentFilePath(dir_, t->id, seq);
+        live.insert(path);
+        absl::StatusOr<std::unique_ptr<SegmentFile>> file =
+            SegmentFile::Open(fs_.get(), path, t->id, seq);
+        if (absl::IsNotFound(file.status())) {
+          const bool indexed =
+              std::any_of(t->partitions.begin(), t->partitions.end(),
+                          [&](const PartitionState& p) { return p.entries.contains(seq); });
+          if (indexed) {
+            return absl::DataLossError(absl::StrCat(
+                "segment file ", path, " of topic '", t->name,
+                "' is missing, but the segment index lists batches in it; restore the file "
+                "from a backup, or delete the topic"));
+          }
+          // An empty segment (its file was never made, or was lost before any batch).
+          file = SegmentFile::Create(fs_.get(), SegmentFileDirectory(dir_), path, t->id, seq);
+        }
+        if (!file.ok()) return file.status();
+        seg->file = *std::move(file);
+      }
+    }
+    if (absl::Status s = RecoverUnsyncedTails(t); !s.ok()) return s;
+  }
+  // Files of segments that are gone: a crash between dropping a segment and deleting its file,
+  // or between creating a file and its segment.
+  std::vector<std::string> children;
+  const std::string directory = SegmentFileDirectory(dir_);
+  rocksdb::IOStatus ls = fs_->GetChildren(directory, rocksdb::IOOptions(), &children, nullptr);
+  if (!ls.ok()) return FromRocks(ls, absl::StrCat("listing ", directory));
+  for (const std::string& name : children) {
+    const std::string path = absl::StrCat(directory, "/", name);
+    if (!absl::EndsWith(name, segment_format::kFileSuffix) || live.contains(path)) continue;
+    spdlog::info("deleting orphan segment file {}", path);
+    rocksdb::IOStatus ds = fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr);
+    if (!ds.ok()) spdlog::warn("deleting orphan segment file {}: {}", path, ds.ToString());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogStoreImpl::RecoverUnsyncedTails(const std::shared_ptr<TopicState>& t) {
+  // Per segment, the partitions with batches in it.
+  std::vector<std::pair<std::shared_ptr<Segment>, std::vector<uint32_t>>> work;
+  {
+    absl::ReaderMutexLock l(&t->mu);
+    for (const auto& [seq, seg] : t->segments) {
+      std::vector<uint32_t> partitions;
+      for (uint32_t p = 0; p < t->partitions.size(); ++p) {
+        if (t->partitions[p].entries.contains(seq)) partitions.push_back(p);
+      }
+      if (!partitions.empty()) work.emplace_back(seg, std::move(partitions));
+    }
+  }
+  // Per partition, the first batch whose frame is not intact (if any).
+  std::map<uint32_t, int64_t> truncate_at;
+  for (const auto& [seg, partitions] : work) {
+    uint64_t durable = 0;
+    std::string value;
+    if (db_->Get(rocksdb::ReadOptions(), meta_cf_, meta::SegmentDurableKey(t->id, seg->seq), &value)
+            .ok()) {
+      durable = meta::DecodeU64(value).value_or(0);
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), seg->cf));
+    std::string scratch;
+    for (uint32_t p : partitions) {
+      if (truncate_at.contains(p)) continue;  // an earlier segment already ends it
+      // Walk back from the partition's last batch over the frames past the durable length.
+      std::vector<std::pair<int64_t, BatchLocation>> suspects;
+      for (it->SeekForPrev(meta::BatchKey(p, std::numeric_limits<int64_t>::max())); it->Valid();
+           it->Prev()) {
+        uint32_t key_partition = 0;
+        int64_t base = 0;
+        meta::ParseBatchKey(absl::string_view(it->key().data(), it->key().size()), &key_partition,
+                            &base);
+        if (key_partition != p) break;
+        std::optional<BatchLocation> location =
+            DecodeBatchLocation(absl::string_view(it->value().data(), it->value().size()));
+        if (location.has_value() &&
+            location->position + segment_format::kFrameHeaderSize + location->batch_length <=
+                durable) {
+          break;
+        }
+        suspects.emplace_back(base, location.value_or(BatchLocation{}));
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), "checking segment tails");
+      for (auto s = suspects.rbegin(); s != suspects.rend(); ++s) {
+        absl::StatusOr<absl::string_view> batch =
+            seg->file->ReadBatch(s->second, p, s->first, &scratch);
+        absl::Status bad = batch.status();
+        if (bad.ok()) bad = VerifyBatch(*batch).status();
+        if (bad.ok()) continue;
+        spdlog::warn(
+            "topic '{}' partition {}: the batches from offset {} on were not durable (a power "
+            "cut under fsync=interval?); truncating there: {}",
+            t->name, p, s->first, bad.ToString());
+        truncate_at[p] = s->first;
+        break;
+      }
+    }
+  }
+  for (const auto& [p, offset] : truncate_at) {
+    if (absl::Status s = DoTruncate(t, static_cast<int32_t>(p), offset); !s.ok()) {
+      return absl::DataLossError(absl::StrCat("topic '", t->name, "' partition ", p,
+                                              ": cannot drop its damaged tail from offset ", offset,
+                                              ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<TopicState>> LogStoreImpl::FindTopic(absl::string_view name) const {
@@ -397,7 +556,7 @@ absl::Status LogStoreImpl::CreateTopic(absl::string_view name, const TopicConfig
   wo.sync = true;
   rocksdb::Status s = db_->Write(wo, &wb);
   if (!s.ok()) {
-    db_->DropColumnFamily((*seg)->cf);
+    DropSegment(**seg);
     return FromRocks(s, absl::StrCat("creating topic ", name));
   }
 
@@ -741,6 +900,7 @@ template <typename Visit>
 absl::Status LogStoreImpl::ScanBatches(const PartitionSnapshot& snap, uint32_t partition,
                                        int64_t offset, int64_t end, Visit visit,
                                        std::unique_ptr<ReadCursor::State>* cursor) const {
+  std::string scratch;  // the batch being visited
   for (const auto& [seg, entry] : snap.segments) {
     if (entry.end_offset <= offset) continue;
     if (entry.first_offset >= end) break;
@@ -763,9 +923,18 @@ absl::Status LogStoreImpl::ScanBatches(const PartitionSnapshot& snap, uint32_t p
     for (; it->Valid(); it->Next()) {
       KeyAt(*it, &key_partition, &base);
       if (key_partition != partition || base >= stop) return absl::OkStatus();
-      if (!visit(base, absl::string_view(it->value().data(), it->value().size()))) {
-        return absl::OkStatus();
+      std::optional<BatchLocation> location =
+          DecodeBatchLocation(absl::string_view(it->value().data(), it->value().size()));
+      absl::StatusOr<absl::string_view> batch =
+          location.has_value() ? seg->file->ReadBatch(*location, partition, base, &scratch)
+                               : absl::DataLossError(absl::StrCat(
+                                     "segment ", seg->cf->GetName(), " partition ", partition,
+                                     " offset ", base, ": the batch's location is damaged"));
+      if (!batch.ok()) {
+        if (cursor != nullptr) cursor->reset();
+        return batch.status();
       }
+      if (!visit(base, *batch)) return absl::OkStatus();
     }
     if (!it->status().ok()) {
       if (cursor != nullptr) cursor->reset();

@@ -2,12 +2,14 @@
 //
 // One LogStore owns one data directory (one RocksDB instance). It keeps topics, each with a
 // fixed number of partitions; a partition is a dense sequence of offsets starting at 0.
-// Records are appended in batches: a batch receives consecutive offsets and is stored as one
-// key-value, in the format of batch_format.h.
+// Records are appended in batches: a batch receives consecutive offsets and is stored once,
+// in the format of batch_format.h, in its segment's data file (segment_file_format.h); RocksDB
+// keeps where each batch is, the index and the metadata.
 //
 // Durability: with FsyncPolicy::kAlways (the default), Append returns only after the batch is
-// fsynced; concurrent appends are gathered by a single writer into one write and one fsync
-// (group commit). See options.h.
+// fsynced (its data file, then RocksDB's write-ahead log with its location); concurrent
+// appends are gathered by a single writer into one write and one fsync of each (group commit).
+// See options.h.
 //
 // Offsets of a partition (on a single node the last two are equal):
 //   start_offset <= high_watermark <= log_end_offset
@@ -125,8 +127,10 @@ struct StoreStats {
   uint64_t records = 0;       // records appended
   uint64_t bytes = 0;         // stored batch bytes appended
   uint64_t write_groups = 0;  // RocksDB writes issued by the writer
-  uint64_t fsyncs = 0;        // WAL fsyncs (one per write group under kAlways)
-  uint64_t segments = 0;      // live segments
+  // fsyncs by the writer: under kAlways, per write group one per segment data file written and
+  // one of the write-ahead log.
+  uint64_t fsyncs = 0;
+  uint64_t segments = 0;  // live segments
   uint64_t segments_rolled = 0;
   uint64_t segments_dropped = 0;
   // Microseconds writes spent delayed or stopped by RocksDB's write stalls (too many memtables
@@ -147,6 +151,8 @@ class LogStore {
   // Opens the store in `dir`, creating the directory and an empty store if absent.
   // Replays the write-ahead log and rebuilds every partition's offsets from stored metadata;
   // the time this takes grows with the number of partitions and segments, not records.
+  // Batches past a segment's recorded durable length (only possible after a power cut under
+  // kInterval) are checked, and a partition whose batch did not survive is truncated before it.
   // Errors: FAILED_PRECONDITION if another process holds the directory's LOCK or the directory
   // was written by an incompatible format version; DATA_LOSS if stored metadata is corrupt;
   // UNAVAILABLE/INTERNAL for I/O errors.
@@ -303,7 +309,8 @@ class LogStore {
   // Used by tests and by operators before a retention pass.
   virtual absl::Status RollSegments() = 0;
 
-  // Fsyncs the write-ahead log (for kInterval; a no-op in effect for kAlways).
+  // Fsyncs the segment data files written since the last sync, then the write-ahead log (for
+  // kInterval; a no-op in effect for kAlways).
   virtual absl::Status Sync() = 0;
 
   virtual StoreStats Stats() const = 0;

@@ -5,16 +5,18 @@
 //     rolls or drops segments, truncates, and deletes topics. Everything that changes the log
 //     is a request on its queue, so these changes are totally ordered and offsets are assigned
 //     in exactly the order batches reach the write-ahead log: no holes, even on a crash.
-//     Appends waiting in the queue are gathered into one RocksDB write and one fsync.
+//     Appends waiting in the queue are gathered into one group: their frames are appended to
+//     their segments' data files and fsynced, then their locations go to RocksDB in one write
+//     and one fsync (segment_file_format.h, "Durability").
 //   - Readers (any thread) take a snapshot of a partition under its topic's mutex (start
 //     offset, high watermark, the segments holding it) and then read RocksDB without store
 //     locks (a read with a ReadCursor holds that cursor's own mutex). A segment's column
 //     family handle lives as long as any reader holds the segment, so a segment dropped by
 //     retention stays readable to readers already in it.
-//   - With FsyncPolicy::kInterval the writer thread also fsyncs the WAL, at least every
-//     interval while unsynced writes exist. Syncing only on the writer thread means a sync
-//     never races a failed write (Debian's RocksDB asserts if the WAL is synced after a
-//     failed write).
+//   - With FsyncPolicy::kInterval the writer thread also fsyncs the data files and then the
+//     WAL, at least every interval while unsynced writes exist. Syncing only on the writer thread
+//     means a sync never races a failed write (Debian's RocksDB asserts if the WAL is synced after
+//     a failed write).
 //   - A background thread (RetentionLoop) lets go of stale ReadCursors every second and runs
 //     RunRetention() every retention_check_interval.
 #pragma once
@@ -35,21 +37,34 @@
 #include "storage/log_store.h"
 #include "storage/meta_format.h"
 #include "storage/producer_state.h"
+#include "storage/segment_file.h"
 
 namespace evlog::storage {
 
-// One column family of one topic. Destroys its handle when the last holder lets go.
+// One segment of one topic: its data file (the batches) and its column family (where each
+// batch is in the file). Destroys the column family handle and closes the file when the last
+// holder lets go, so a reader keeps reading a segment that retention dropped meanwhile.
 struct Segment {
-  Segment(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, uint64_t seq, int64_t created_ms)
-      : db(db), cf(cf), seq(seq), created_ms(created_ms) {}
+  Segment(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, uint32_t topic_id, uint64_t seq,
+          int64_t created_ms, std::unique_ptr<SegmentFile> file)
+      : db(db),
+        cf(cf),
+        topic_id(topic_id),
+        seq(seq),
+        created_ms(created_ms),
+        file(std::move(file)) {}
   ~Segment() { db->DestroyColumnFamilyHandle(cf); }
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
 
   rocksdb::DB* const db;
   rocksdb::ColumnFamilyHandle* const cf;
+  const uint32_t topic_id;
   const uint64_t seq;
   const int64_t created_ms;
+  // Set before the segment is shared (Open may attach it after construction); appends on
+  // the writer thread, reads on any thread (SegmentFile).
+  std::unique_ptr<SegmentFile> file;
   uint64_t bytes = 0;  // batch bytes written; writer thread only
 };
 
@@ -175,6 +190,14 @@ class LogStoreImpl final : public LogStore {
   rocksdb::ColumnFamilyOptions SegmentOptions() const;
   absl::StatusOr<std::shared_ptr<Segment>> CreateSegment(uint32_t topic_id, uint64_t seq,
                                                          int64_t created_ms);
+  // Attaches data files to the segments found at open, deletes data files of segments that
+  // no longer exist, and truncates partitions whose unsynced tail a power cut took
+  // (segment_file_format.h, "Durability").
+  absl::Status OpenSegmentFiles(const std::vector<std::shared_ptr<TopicState>>& topics);
+  absl::Status RecoverUnsyncedTails(const std::shared_ptr<TopicState>& topic);
+  // Drops a segment's column family and deletes its data file (readers holding the segment
+  // keep reading it). Failures are logged: the next open removes what is left.
+  void DropSegment(const Segment& segment);
 
   // The one append path behind AppendAsync, AppendRawAsync and AppendRaw: queues `batch`
   // (a valid batch described by `header`) for `partition` of `topic` (range checked).
@@ -212,6 +235,9 @@ class LogStoreImpl final : public LogStore {
   const std::string dir_;
   const Options options_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::FileSystem> fs_;  // RocksDB's and the data files'
+  // Writer thread only: segments with frames written but not yet fsynced (kInterval).
+  std::vector<std::shared_ptr<Segment>> unsynced_segments_;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   std::shared_ptr<rocksdb::Cache> block_cache_;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +18,8 @@
 #include "rocksdb/db.h"
 #include "storage/batch_codec.h"
 #include "storage/meta_format.h"
+#include "storage/segment_file.h"
+#include "storage/testing/corrupt_batch.h"
 
 namespace evlog::storage {
 namespace {
@@ -460,28 +463,8 @@ TEST(LogStoreTest, CorruptedBatchIsReportedNotReturned) {
     ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, "a")).ok());
     ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, "b")).ok());
   }
-  {
-    // Flip one byte of the second batch's value, behind the store's back.
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir.path(), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir.path(), cfs, &handles, &db).ok());
-    rocksdb::ColumnFamilyHandle* seg = nullptr;
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i].rfind(meta::kSegmentPrefix, 0) == 0) seg = handles[i];
-    }
-    ASSERT_NE(seg, nullptr);
-    std::string value;
-    const std::string key = meta::BatchKey(0, 3);
-    ASSERT_TRUE(db->Get({}, seg, key, &value).ok());
-    value[value.size() - 2] ^= 0x20;
-    ASSERT_TRUE(db->Put({}, seg, key, value).ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
+  // Flip a bit of the second batch, behind the store's back.
+  ASSERT_TRUE(testing::CorruptStoredBatch(dir.path(), 1, 0, 3).ok());
   auto store = OpenOrDie(dir.path(), TestOptions());
   absl::StatusOr<ReadResult> r = store->Read("t", 0, 0, {.max_records = 3});
   ASSERT_TRUE(r.ok());  // the first batch is intact
@@ -731,6 +714,113 @@ TEST(LogStoreTest, IntervalPolicyAcknowledgesAndSyncs) {
   ASSERT_TRUE(store->Sync().ok());
   EXPECT_GE(store->Stats().fsyncs, 1u);
   EXPECT_EQ(ReadAll(*store, "t", 0, 0).size(), 10u);
+}
+
+// Replaces the durable length recorded for segment 1 of topic 1 (segment_file_format.h), as a
+// power cut under kInterval can leave it behind the data file's locations.
+void SetDurableLength(const std::string& dir, uint64_t length) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open({}, dir, cfs, &handles, &db).ok());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != meta::kMetaColumnFamily) continue;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ASSERT_TRUE(
+        db->Put(wo, handles[i], meta::SegmentDurableKey(1, 1), meta::EncodeU64(length)).ok());
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
+TEST(LogStoreTest, AFrameLostPastTheDurableLengthTruncatesItsPartitionAtOpen) {
+  TempDir dir;
+  Options options = TestOptions();
+  options.fsync_policy = FsyncPolicy::kInterval;
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_TRUE(store->CreateTopic("t", {.partitions = 2}).ok());
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, "a")).ok());
+    ASSERT_TRUE(store->Append("t", 1, MakeRecords(2, "x")).ok());
+    ASSERT_TRUE(store
+                    ->Append("t", 0, MakeRecords(3, "b"),
+                             {.producer_id = 5, .producer_epoch = 0, .base_sequence = 0})
+                    .ok());
+    ASSERT_TRUE(store
+                    ->Append("t", 0, MakeRecords(3, "c"),
+                             {.producer_id = 5, .producer_epoch = 0, .base_sequence = 3})
+                    .ok());
+  }
+  // The power cut: the last frame (partition 0's "c" batch) lost its tail, and the durable
+  // length is from before all of them.
+  const std::string path = SegmentFilePath(dir.path(), 1, 1);
+  fs::resize_file(path, fs::file_size(path) - 5);
+  SetDurableLength(dir.path(), 0);
+
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_NE(store, nullptr);
+    std::vector<Record> p0 = ReadAll(*store, "t", 0, 0);
+    ASSERT_EQ(p0.size(), 6u);  // "a" and "b"; "c" is gone
+    EXPECT_EQ(p0.back().value, "b-2");
+    EXPECT_EQ(ReadAll(*store, "t", 1, 0).size(), 2u);  // untouched
+    // The producer forgot the lost batch: its retry is written again, at the next offset.
+    absl::StatusOr<AppendResult> retry = store->Append(
+        "t", 0, MakeRecords(3, "c"), {.producer_id = 5, .producer_epoch = 0, .base_sequence = 3});
+    ASSERT_TRUE(retry.ok()) << retry.status();
+    EXPECT_FALSE(retry->duplicate);
+    EXPECT_EQ(retry->base_offset, 6);
+  }
+  auto store = OpenOrDie(dir.path(), options);
+  std::vector<Record> p0 = ReadAll(*store, "t", 0, 0);
+  ASSERT_EQ(p0.size(), 9u);
+  EXPECT_EQ(p0.back().value, "c-2");
+}
+
+TEST(LogStoreTest, SegmentFilesGoWithTheirSegments) {
+  TempDir dir;
+  FakeClock clock;
+  Options options = TestOptions();
+  options.clock = [&clock] { return clock.Now(); };
+  const std::string first = SegmentFilePath(dir.path(), 1, 1);
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_TRUE(store->CreateTopic("t", {.retention_ms = 1000}).ok());
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, "a")).ok());
+    ASSERT_TRUE(store->RollSegments().ok());
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, "b")).ok());
+    EXPECT_TRUE(fs::exists(first));
+    clock.Advance(absl::Seconds(2));
+    ASSERT_TRUE(store->RunRetention().ok());
+    EXPECT_FALSE(fs::exists(first));  // its segment expired
+    EXPECT_TRUE(fs::exists(SegmentFilePath(dir.path(), 1, 2)));
+  }
+  // A file without a segment (a crash between dropping a segment and deleting its file) is
+  // deleted at open; a deleted topic takes its files along.
+  const std::string orphan = SegmentFilePath(dir.path(), 7, 1);
+  std::ofstream(orphan) << "left over";
+  auto store = OpenOrDie(dir.path(), options);
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_EQ(ReadAll(*store, "t", 0, 3).size(), 3u);
+  ASSERT_TRUE(store->DeleteTopic("t").ok());
+  EXPECT_FALSE(fs::exists(SegmentFilePath(dir.path(), 1, 2)));
+}
+
+TEST(LogStoreTest, AMissingSegmentFileWithBatchesIsDataLoss) {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(dir.path(), TestOptions());
+    ASSERT_TRUE(store->CreateTopic("t", {}).ok());
+    ASSERT_TRUE(store->Append("t", 0, MakeRecords(3, "a")).ok());
+  }
+  fs::remove(SegmentFilePath(dir.path(), 1, 1));
+  absl::StatusOr<std::unique_ptr<LogStore>> store = LogStore::Open(dir.path(), TestOptions());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(store.status().message(), HasSubstr("is missing"));
 }
 
 }  // namespace

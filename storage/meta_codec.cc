@@ -68,6 +68,12 @@ std::string SegmentRecordKey(uint32_t topic_id, uint64_t seq) {
   return key;
 }
 
+std::string SegmentDurableKey(uint32_t topic_id, uint64_t seq) {
+  std::string key = TopicScopedPrefix(kSegmentDurablePrefix, topic_id);
+  PutBigEndian64(&key, seq);
+  return key;
+}
+
 std::string IndexKey(uint32_t topic_id, uint64_t seq, uint32_t partition) {
   std::string key = TopicScopedPrefix(kIndexPrefix, topic_id);
   PutBigEndian64(&key, seq);

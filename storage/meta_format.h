@@ -1,4 +1,4 @@
-// The layout of an evlog data directory inside RocksDB, format version 1: column families,
+// The layout of an evlog data directory inside RocksDB, format version 2: column families,
 // segment keys, and the metadata keys and values. Every on-disk constant besides the batch
 // format (batch_format.h) lives here; never renumber a value that has been written.
 //
@@ -7,8 +7,10 @@
 //   "meta"                          metadata, below
 //   "seg.<topic_id:08x>.<seq:016x>" one segment of one topic; seq rises from 1 per topic
 //
-// A segment holds batches. Key: partition (u32 big-endian) ‖ base offset (u64 big-endian), so
-// byte order is (partition, offset) order. Value: the batch (batch_format.h).
+// A segment holds the locations of its batches. Key: partition (u32 big-endian) ‖ base offset
+// (u64 big-endian), so byte order is (partition, offset) order. Value: where the batch is in
+// the segment's data file (segment_file_format.h: 12 bytes). Version 1 kept the batch itself
+// as the value; version 2 keeps batches in data files, written once.
 //
 // Metadata keys (byte strings; integers in keys big-endian so that prefixes sort) and values
 // (integers little-endian):
@@ -25,6 +27,9 @@
 //   "x" topic_id:u32 seq:u64 part:u32 index entry of a partition in a segment: 5 x u64
 //                                     first_offset, end_offset, bytes, last_append_ms,
 //                                     max_timestamp_ms
+//   "d" topic_id:u32 seq:u64          u64 length of the segment's data file below which every
+//                                     frame is known durable (written after an fsync of the
+//                                     file; locations past it are checked at open)
 //   "e" topic_id:u32 part:u32 epoch:u32  u64 first offset written under that leader epoch
 // The index entry of a segment is written in the same atomic write as the batches it
 // describes, so after recovery it always matches the data.
@@ -53,7 +58,7 @@
 
 namespace evlog::storage::meta {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr char kMetaColumnFamily[] = "meta";
 inline constexpr char kSegmentPrefix[] = "seg.";
 
@@ -63,6 +68,7 @@ inline constexpr char kTopicPrefix = 't';
 inline constexpr char kStartOffsetPrefix = 'o';
 inline constexpr char kSegmentRecordPrefix = 's';
 inline constexpr char kIndexPrefix = 'x';
+inline constexpr char kSegmentDurablePrefix = 'd';
 inline constexpr char kEpochPrefix = 'e';
 inline constexpr char kCommittedOffsetPrefix = 'c';
 inline constexpr char kGroupStatePrefix = 'g';
@@ -98,6 +104,7 @@ std::string TopicKey(absl::string_view name);
 std::string StartOffsetKey(uint32_t topic_id, uint32_t partition);
 std::string SegmentRecordKey(uint32_t topic_id, uint64_t seq);
 std::string IndexKey(uint32_t topic_id, uint64_t seq, uint32_t partition);
+std::string SegmentDurableKey(uint32_t topic_id, uint64_t seq);
 std::string EpochKey(uint32_t topic_id, uint32_t partition, uint32_t epoch);
 std::string GroupOffsetsPrefix(absl::string_view group);
 std::string CommittedOffsetKey(absl::string_view group, uint32_t topic_id, uint32_t partition);

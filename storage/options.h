@@ -18,11 +18,12 @@ namespace evlog::storage {
 
 // When an append is acknowledged relative to the fsync of its bytes.
 enum class FsyncPolicy {
-  // The write-ahead log is fsynced before Append returns. A crash, kill -9 or power cut loses
-  // nothing that was acknowledged. Concurrent appends share one fsync (group commit).
+  // The batch's segment data file, then the write-ahead log, are fsynced before Append
+  // returns. A crash, kill -9 or power cut loses nothing that was acknowledged. Concurrent
+  // appends share the fsyncs (group commit).
   kAlways,
-  // Append returns once the batch is in the write-ahead log (in the OS page cache); a
-  // background thread fsyncs every `fsync_interval`. A process crash loses nothing, but a
+  // Append returns once the batch is written (in the OS page cache); the writer fsyncs the
+  // data files and the write-ahead log every `fsync_interval`. A process crash loses nothing, but a
   // power cut or kernel crash can lose what was acknowledged during the last interval.
   kInterval,
 };

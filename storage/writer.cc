@@ -146,15 +146,14 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
   std::vector<absl::StatusOr<AppendResult>> results(group.size());
   absl::flat_hash_map<std::tuple<TopicState*, int32_t, int64_t>, const ProducerState*>
       touched_producers;
-  // Reserve the write batch's buffer for every batch of the group up front: growing it by
-  // doubling copied the whole buffer again at each step (perf: ~8% of evlogd's CPU with 1-KiB
-  // records, 1 producer). 64 bytes per batch cover its key and framing; the index and
-  // producer-state entries added below fit in the slack or cost one last growth.
-  size_t reserve = 4096;
-  for (const WriteRequest& req : group) reserve += req.batch.size() + 64;
-  rocksdb::WriteBatch wb(reserve);
+  // The batches go to their segments' data files; the write batch holds only their locations
+  // (about 40 bytes each with key and framing), index entries and producer states.
+  rocksdb::WriteBatch wb(4096 + 48 * group.size());
   const int64_t now = NowMs();
   uint64_t records = 0, bytes = 0, appends = 0;
+  // Segments given frames by this group, each once, with their topic.
+  std::vector<std::pair<TopicState*, std::shared_ptr<Segment>>> touched;
+  absl::Status file_error;
 
   for (size_t i = 0; i < group.size(); ++i) {
     WriteRequest& req = group[i];
@@ -202,12 +201,23 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
     }
 
     const int64_t base = p->log_end_offset;
+    absl::StatusOr<BatchLocation> location =
+        seg->file->Append(static_cast<uint32_t>(req.partition), base, req.batch);
+    if (!location.ok()) {
+      file_error = location.status();  // fails the whole group below
+      for (size_t j = i; j < group.size(); ++j) results[j] = file_error;
+      break;
+    }
+    if (std::none_of(touched.begin(), touched.end(),
+                     [&](const auto& ts) { return ts.second == seg; })) {
+      touched.emplace_back(t, seg);
+    }
     p->log_end_offset += req.record_count;
     if (producer != nullptr) {
       RecordAppend(producer, req.producer, req.record_count, base, now);
       touched_producers[{t, req.partition, req.producer.producer_id}] = producer;
     }
-    wb.Put(seg->cf, meta::BatchKey(req.partition, base), req.batch);
+    wb.Put(seg->cf, meta::BatchKey(req.partition, base), EncodeBatchLocation(*location));
     seg->bytes += req.batch.size();
 
     auto key = std::make_tuple(t, req.partition, seg->seq);
@@ -246,9 +256,51 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
            EncodeProducerState(*state));
   }
 
+  // The frames are written (kInterval) or durable (kAlways) before any location that points
+  // at them goes to RocksDB: a location is never durable ahead of its frame under kAlways.
+  const bool sync = options_.fsync_policy == FsyncPolicy::kAlways;
+  for (const auto& [topic, seg] : touched) {
+    if (!file_error.ok()) break;
+    file_error = sync ? seg->file->Sync() : seg->file->Flush();
+    if (!file_error.ok()) break;
+    if (sync) {
+      ++stat_fsyncs_;
+      wb.Put(meta_cf_, meta::SegmentDurableKey(topic->id, seg->seq),
+             meta::EncodeU64(seg->file->synced_size()));
+    } else if (std::find(unsynced_segments_.begin(), unsynced_segments_.end(), seg) ==
+               unsynced_segments_.end()) {
+      unsynced_segments_.push_back(seg);
+    }
+  }
+  if (!file_error.ok()) {
+    // The data file's tail is unknown now: nothing more is written until a restart, whose
+    // recovery keeps only what is durable (as after a failed RocksDB write, below).
+    write_failed_ = true;
+    spdlog::error("segment file write failed, refusing further appends: {}", file_error.ToString());
+    const absl::Status failed = absl::UnavailableError(absl::StrCat(
+        "writing a batch failed (it may or may not be stored): ", file_error.message()));
+    for (auto& r : results) {
+      if (r.ok() || r.status() == file_error) r = failed;
+    }
+    for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+    return;
+  }
+  // Sealed segments (rolled in this group) take no more appends: close them for writing.
+  for (const auto& [topic, seg] : touched) {
+    bool sealed = false;
+    {
+      absl::ReaderMutexLock l(&topic->mu);
+      sealed = topic->segments.empty() || topic->segments.rbegin()->second != seg;
+    }
+    if (sealed && sync) {
+      absl::Status c = seg->file->CloseForAppends();
+      if (!c.ok()) spdlog::warn("closing a sealed segment file: {}", c.ToString());
+    }
+  }
+
   if (wb.Count() > 0) {
     rocksdb::WriteOptions wo;
-    wo.sync = options_.fsync_policy == FsyncPolicy::kAlways;
+    wo.sync = sync;
     rocksdb::Status s = db_->Write(wo, &wb);
     ++stat_groups_;
     if (s.ok()) {
@@ -351,6 +403,7 @@ absl::Status LogStoreImpl::ApplyRetention(const std::shared_ptr<TopicState>& t) 
   }
   for (uint64_t seq : plan.drop_segments) {
     wb.Delete(meta_cf_, meta::SegmentRecordKey(t->id, seq));
+    wb.Delete(meta_cf_, meta::SegmentDurableKey(t->id, seq));
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (inputs[i].entries.contains(seq)) wb.Delete(meta_cf_, meta::IndexKey(t->id, seq, i));
     }
@@ -392,8 +445,7 @@ absl::Status LogStoreImpl::ApplyRetention(const std::shared_ptr<TopicState>& t) 
   }
   for (const std::shared_ptr<Segment>& seg : dropped) {
     // Readers still holding the segment keep reading it; its handle goes with the last one.
-    rocksdb::Status ds = db_->DropColumnFamily(seg->cf);
-    if (!ds.ok()) spdlog::warn("dropping segment {}: {}", seg->seq, ds.ToString());
+    DropSegment(*seg);
     ++stat_dropped_;
   }
   return absl::OkStatus();
@@ -407,8 +459,9 @@ absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
   }
   rocksdb::WriteBatch wb;
   wb.Delete(meta_cf_, meta::TopicKey(t->name));
-  for (char prefix : {meta::kStartOffsetPrefix, meta::kSegmentRecordPrefix, meta::kIndexPrefix,
-                      meta::kEpochPrefix, meta::kProducerStatePrefix}) {
+  for (char prefix :
+       {meta::kStartOffsetPrefix, meta::kSegmentRecordPrefix, meta::kIndexPrefix,
+        meta::kSegmentDurablePrefix, meta::kEpochPrefix, meta::kProducerStatePrefix}) {
     wb.DeleteRange(meta_cf_, meta::TopicScopedPrefix(prefix, t->id),
                    meta::TopicScopedLimit(prefix, t->id));
   }
@@ -435,8 +488,7 @@ absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
   }
   // A crash before these drops leaves orphan segments that the next Open drops.
   for (auto& [seq, seg] : segments) {
-    rocksdb::Status ds = db_->DropColumnFamily(seg->cf);
-    if (!ds.ok()) spdlog::warn("dropping segment {} of {}: {}", seq, t->name, ds.ToString());
+    DropSegment(*seg);
     ++stat_dropped_;
   }
   return absl::OkStatus();
@@ -474,7 +526,9 @@ absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int3
                           &base);
       if (key_partition != static_cast<uint32_t>(partition)) break;
       if (base == new_end) boundary = true;
-      removed += it->value().size();
+      std::optional<BatchLocation> location =
+          DecodeBatchLocation(absl::string_view(it->value().data(), it->value().size()));
+      if (location.has_value()) removed += location->batch_length;
     }
     if (!it->status().ok()) return FromRocks(it->status(), "scanning for truncation");
     wb.DeleteRange(seg->cf, from, to);
@@ -537,8 +591,24 @@ absl::Status LogStoreImpl::SyncOnWriter() {
     return absl::UnavailableError("a storage write failed; the write-ahead log cannot be synced");
   }
   if (!unsynced_) return absl::OkStatus();
-  rocksdb::Status s = db_->SyncWAL();
   last_sync_ = absl::Now();
+  // Data files first, then the write-ahead log with each file's new durable length: a
+  // durable length never runs ahead of the data it vouches for.
+  rocksdb::WriteBatch wb;
+  for (const std::shared_ptr<Segment>& seg : unsynced_segments_) {
+    if (absl::Status s = seg->file->Sync(); !s.ok()) {
+      write_failed_ = true;
+      spdlog::error("segment file sync failed, refusing further appends: {}", s.ToString());
+      return s;
+    }
+    ++stat_fsyncs_;
+    wb.Put(meta_cf_, meta::SegmentDurableKey(seg->topic_id, seg->seq),
+           meta::EncodeU64(seg->file->synced_size()));
+  }
+  unsynced_segments_.clear();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = wb.Count() > 0 ? db_->Write(wo, &wb) : db_->SyncWAL();
   if (!s.ok()) {
     write_failed_ = true;
     spdlog::error("WAL sync failed, refusing further appends: {}", s.ToString());

@@ -8,15 +8,13 @@
 #include <string>
 #include <vector>
 
-#include <rocksdb/db.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/batch_codec.h"
-#include "storage/meta_format.h"
+#include "storage/testing/corrupt_batch.h"
 #include "tests/rpc_test_util.h"
 #include "tests/testing/server_process.h"
 
@@ -287,31 +285,6 @@ TEST(RawReadLargeBatchTest, ABatchTooLargeForAResponseComesAsRecords) {
   for (const ReadResponse& r : out.responses) EXPECT_LT(r.ByteSizeLong(), 4u << 20);
 }
 
-// Flips a byte of the stored batch at `base_offset` of partition 0's first segment, behind
-// evlogd's back (REQUIRES: evlogd stopped).
-void CorruptStoredBatch(const std::string& data_dir, int64_t base_offset) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, data_dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open({}, data_dir, cfs, &handles, &db).ok());
-  bool corrupted = false;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i].rfind(storage::meta::kSegmentPrefix, 0) != 0) continue;
-    std::string value;
-    const std::string key = storage::meta::BatchKey(0, base_offset);
-    if (!db->Get({}, handles[i], key, &value).ok()) continue;
-    value[value.size() - 2] ^= 0x20;
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], key, value).ok());
-    corrupted = true;
-  }
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-  ASSERT_TRUE(corrupted);
-}
-
 TEST(RawReadCorruptionTest, ACorruptedStoredBatchIsReportedNotDelivered) {
   auto server = ServerProcess::Start();
   ASSERT_TRUE(server.ok()) << server.status();
@@ -322,7 +295,7 @@ TEST(RawReadCorruptionTest, ACorruptedStoredBatchIsReportedNotDelivered) {
     ASSERT_TRUE(ProduceOne(stubs, MakeBatch("t", 0, {"b3", "b4", "b5"})).status.ok());
   }
   ASSERT_TRUE((*server)->Terminate().ok());
-  CorruptStoredBatch((*server)->data_dir(), 3);
+  ASSERT_TRUE(storage::testing::CorruptStoredBatch((*server)->data_dir(), 1, 0, 3).ok());
   ASSERT_TRUE((*server)->Restart().ok());
   EvlogStubs stubs((*server)->address());
 
