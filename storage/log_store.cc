@@ -332,6 +332,10 @@ LogStoreImpl::~LogStoreImpl() {
     stopping_ = true;
   }
   if (writer_.joinable()) writer_.join();
+  // The writer's own references to segments go before the database closes (they hold column
+  // family handles).
+  unsynced_segments_.clear();
+  unrecorded_segments_.clear();
   {
     absl::MutexLock l(&topics_mu_);
     for (auto& [name, t] : topics_) {
@@ -486,8 +490,9 @@ absl::Status LogStoreImpl::RecoverUnsyncedTails(const std::shared_ptr<TopicState
         if (bad.ok()) bad = VerifyBatch(*batch).status();
         if (bad.ok()) continue;
         spdlog::warn(
-            "topic '{}' partition {}: the batches from offset {} on were not durable (a power "
-            "cut under fsync=interval?); truncating there: {}",
+            "topic '{}' partition {}: the batches from offset {} on did not reach the disk "
+            "before the last crash or power cut (they were not acknowledged under "
+            "fsync=always; under fsync=interval they may have been); truncating there: {}",
             t->name, p, s->first, bad.ToString());
         truncate_at[p] = s->first;
         break;

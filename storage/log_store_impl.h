@@ -34,6 +34,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
+#include "storage/file_syncer.h"
 #include "storage/log_store.h"
 #include "storage/meta_format.h"
 #include "storage/producer_state.h"
@@ -217,6 +218,9 @@ class LogStoreImpl final : public LogStore {
   // Writer thread: fsyncs the WAL if writes are unsynced. After a failed write it refuses
   // (UNAVAILABLE) rather than touch the WAL again.
   absl::Status SyncOnWriter();
+  // Writer thread, on a clean close (kAlways): records the durable lengths the last group
+  // reached, so that the next open checks no frame. Failures are logged.
+  void RecordDurableLengths();
   // Background thread: lets go of stale read cursors every second and applies retention every
   // retention_check_interval.
   void RetentionLoop();
@@ -238,6 +242,11 @@ class LogStoreImpl final : public LogStore {
   std::shared_ptr<rocksdb::FileSystem> fs_;  // RocksDB's and the data files'
   // Writer thread only: segments with frames written but not yet fsynced (kInterval).
   std::vector<std::shared_ptr<Segment>> unsynced_segments_;
+  // Fsyncs the data files of a write group while the writer writes its locations (kAlways).
+  FileSyncer syncer_;
+  // Writer thread only (kAlways): segments whose durable length grew in the last group, whose
+  // "d" record (meta_format.h) the next group or a clean close writes.
+  std::vector<std::shared_ptr<Segment>> unrecorded_segments_;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   std::shared_ptr<rocksdb::Cache> block_cache_;

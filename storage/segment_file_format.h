@@ -38,12 +38,16 @@
 //   0      8    position      where the batch's frame starts in the data file
 //   8      4    batch_length  as in the frame
 //
-// Durability: a location is written to RocksDB only after its frame is fsynced
-// (FsyncPolicy::kAlways), or after the frame was written and before it was synced (kInterval:
-// then a power cut can leave a location whose frame is gone). The metadata key "d" of
-// meta_format.h holds, per segment, a length below which every frame is known durable; at
-// open, locations past it are checked against their frames and a partition whose frame is
-// missing or damaged is truncated before that batch (only unsynced, kInterval data can be).
+// Durability: frames are written to the data file before their locations go to RocksDB.
+// Under FsyncPolicy::kAlways the data file's fsync runs at the same time as the RocksDB write
+// of the locations and its write-ahead log fsync (file_syncer.h), and a batch is acknowledged
+// only after both; under kInterval both are fsynced every interval, the data file first. So
+// after a crash or power cut a location can point past what reached the disk, but only for a
+// batch that was not acknowledged (kAlways) or was acknowledged within the last interval
+// (kInterval). The metadata key "d" of meta_format.h holds, per segment, a length below which
+// every frame is known durable (written with the next write group, at a clean close, or after
+// each kInterval sync); at open, the frames past it are checked, and a partition whose frame
+// is missing or damaged is truncated before that batch.
 //
 // Worked example: partition 3, base offset 10, a 64-byte batch, written right after the file
 // header: the frame is at position 32:

@@ -10,6 +10,7 @@
 #include "spdlog/spdlog.h"
 #include "storage/batch_codec.h"
 #include "storage/coding.h"
+#include "storage/file_syncer.h"
 #include "storage/log_store_impl.h"
 #include "storage/retention.h"
 #include "storage/rocks_status.h"
@@ -129,7 +130,10 @@ void LogStoreImpl::WriterLoop() {
       // A failure is logged and stops further appends (write_failed_).
       SyncOnWriter().IgnoreError();
     }
-    if (exit) return;
+    if (exit) {
+      RecordDurableLengths();
+      return;
+    }
   }
 }
 
@@ -256,78 +260,102 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
            EncodeProducerState(*state));
   }
 
-  // The frames are written (kInterval) or durable (kAlways) before any location that points
-  // at them goes to RocksDB: a location is never durable ahead of its frame under kAlways.
+  // A storage failure fails the group's appends (those not already answered as duplicates or
+  // refusals) and stops all further writes: the files' and RocksDB's tails are unknown now,
+  // and a restart's recovery keeps only what is durable. Offsets assigned are not reused.
+  auto fail_group = [&](const absl::Status& error, const char* what) {
+    write_failed_ = true;
+    spdlog::error("{} failed, refusing further appends: {}", what, error.ToString());
+    const absl::Status failed = absl::UnavailableError(
+        absl::StrCat(what, " failed (the batch may or may not be stored): ", error.message()));
+    for (auto& r : results) {
+      if (r.ok() || r.status() == error) r = failed;
+    }
+  };
+
+  // The frames are written first, so that readers can read them once they are published.
+  // Under kAlways the data files are then fsynced on the syncer's thread while this thread
+  // writes the locations to RocksDB (and fsyncs its WAL): the group is acknowledged only when
+  // both are durable. A location can thus be durable a moment before its frame, but only in a
+  // group that nobody was told is stored: each group also records, per data file, the length
+  // that earlier groups made durable, and at open the frames past it are checked, so such a
+  // location is dropped (segment_file_format.h, "Durability").
   const bool sync = options_.fsync_policy == FsyncPolicy::kAlways;
+  std::vector<SegmentFile*> to_sync;
+  if (sync) {
+    // What the last group made durable in files this group does not write (a sealed segment's
+    // last frames, or a quiet topic's) is recorded now: otherwise it would stay unrecorded.
+    for (const std::shared_ptr<Segment>& seg : unrecorded_segments_) {
+      if (std::none_of(touched.begin(), touched.end(),
+                       [&](const auto& ts) { return ts.second == seg; })) {
+        wb.Put(meta_cf_, meta::SegmentDurableKey(seg->topic_id, seg->seq),
+               meta::EncodeU64(seg->file->synced_size()));
+      }
+    }
+  }
   for (const auto& [topic, seg] : touched) {
     if (!file_error.ok()) break;
-    file_error = sync ? seg->file->Sync() : seg->file->Flush();
+    file_error = seg->file->Flush();
     if (!file_error.ok()) break;
     if (sync) {
-      ++stat_fsyncs_;
       wb.Put(meta_cf_, meta::SegmentDurableKey(topic->id, seg->seq),
              meta::EncodeU64(seg->file->synced_size()));
+      to_sync.push_back(seg->file.get());
     } else if (std::find(unsynced_segments_.begin(), unsynced_segments_.end(), seg) ==
                unsynced_segments_.end()) {
       unsynced_segments_.push_back(seg);
     }
   }
   if (!file_error.ok()) {
-    // The data file's tail is unknown now: nothing more is written until a restart, whose
-    // recovery keeps only what is durable (as after a failed RocksDB write, below).
-    write_failed_ = true;
-    spdlog::error("segment file write failed, refusing further appends: {}", file_error.ToString());
-    const absl::Status failed = absl::UnavailableError(absl::StrCat(
-        "writing a batch failed (it may or may not be stored): ", file_error.message()));
-    for (auto& r : results) {
-      if (r.ok() || r.status() == file_error) r = failed;
-    }
+    fail_group(file_error, "writing a segment file");
     for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
     return;
   }
-  // Sealed segments (rolled in this group) take no more appends: close them for writing.
-  for (const auto& [topic, seg] : touched) {
-    bool sealed = false;
-    {
-      absl::ReaderMutexLock l(&topic->mu);
-      sealed = topic->segments.empty() || topic->segments.rbegin()->second != seg;
-    }
-    if (sealed && sync) {
-      absl::Status c = seg->file->CloseForAppends();
-      if (!c.ok()) spdlog::warn("closing a sealed segment file: {}", c.ToString());
-    }
-  }
 
+  if (sync) syncer_.Start(to_sync);
+  rocksdb::Status s;
   if (wb.Count() > 0) {
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    rocksdb::Status s = db_->Write(wo, &wb);
+    s = db_->Write(wo, &wb);
     ++stat_groups_;
-    if (s.ok()) {
-      if (wo.sync) {
-        ++stat_fsyncs_;
-      } else {
-        unsynced_ = true;
-      }
-      stat_appends_ += appends;
-      stat_records_ += records;
-      stat_bytes_ += bytes;
-      // Publish: the batches are durable (under the policy), so readers may see them.
-      for (const auto& [key, pe] : pending) {
-        absl::MutexLock l(&pe.topic->mu);
-        pe.partition->entries[pe.seq] = pe.entry;
-        // Invariant: high_watermark <= log_end_offset; one writer, so all below is written.
-        pe.partition->high_watermark = pe.partition->log_end_offset;
-      }
+  }
+  if (sync) {
+    file_error = syncer_.Wait();
+    if (file_error.ok()) stat_fsyncs_ += to_sync.size();
+  }
+  if (!file_error.ok()) {
+    fail_group(file_error, "syncing a segment file");
+  } else if (!s.ok()) {
+    fail_group(FromRocks(s, "writing batch locations"), "writing batch locations");
+  } else if (wb.Count() > 0) {
+    if (sync) {
+      ++stat_fsyncs_;
+      unrecorded_segments_.clear();
+      for (const auto& [topic, seg] : touched) unrecorded_segments_.push_back(seg);
     } else {
-      // RocksDB is now in an error state and refuses further writes. Offsets already
-      // assigned are not reused: nothing more is acknowledged until a restart recovers the
-      // log from what is durable.
-      write_failed_ = true;
-      spdlog::error("storage write failed, refusing further appends: {}", s.ToString());
-      const absl::Status failed = FromRocks(s, "writing a batch (it may or may not be stored)");
-      for (auto& r : results) {
-        if (r.ok()) r = absl::UnavailableError(failed.message());
+      unsynced_ = true;
+    }
+    stat_appends_ += appends;
+    stat_records_ += records;
+    stat_bytes_ += bytes;
+    // Publish: the batches are durable (under the policy), so readers may see them.
+    for (const auto& [key, pe] : pending) {
+      absl::MutexLock l(&pe.topic->mu);
+      pe.partition->entries[pe.seq] = pe.entry;
+      // Invariant: high_watermark <= log_end_offset; one writer, so all below is written.
+      pe.partition->high_watermark = pe.partition->log_end_offset;
+    }
+    // Sealed segments (rolled in this group) take no more appends: close them for writing.
+    for (const auto& [topic, seg] : touched) {
+      bool sealed = false;
+      {
+        absl::ReaderMutexLock l(&topic->mu);
+        sealed = topic->segments.empty() || topic->segments.rbegin()->second != seg;
+      }
+      if (sealed && sync) {
+        absl::Status c = seg->file->CloseForAppends();
+        if (!c.ok()) spdlog::warn("closing a sealed segment file: {}", c.ToString());
       }
     }
   }
@@ -584,6 +612,18 @@ absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int3
   p->high_watermark = new_end;
   ++p->truncations;
   return absl::OkStatus();
+}
+
+void LogStoreImpl::RecordDurableLengths() {
+  if (write_failed_ || unrecorded_segments_.empty()) return;
+  rocksdb::WriteBatch wb;
+  for (const std::shared_ptr<Segment>& seg : unrecorded_segments_) {
+    wb.Put(meta_cf_, meta::SegmentDurableKey(seg->topic_id, seg->seq),
+           meta::EncodeU64(seg->file->synced_size()));
+  }
+  rocksdb::Status s = db_->Write(SyncedWrite(), &wb);
+  if (!s.ok()) spdlog::warn("recording segment files' durable lengths: {}", s.ToString());
+  unrecorded_segments_.clear();
 }
 
 absl::Status LogStoreImpl::SyncOnWriter() {
