@@ -85,9 +85,12 @@ absl::Status LogStoreImpl::OpenDatabase() {
   db_options.max_background_jobs = 2;
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.keep_log_file_num = 4;
-  // Recovered WAL data stays in memtables instead of being flushed at open: segments never
-  // compact, so a flush per reopen would leave a small file per segment each time.
-  db_options.avoid_flush_during_recovery = true;
+  // Recovered WAL data is flushed at open, so that it no longer depends on write-ahead log
+  // files the previous process may never have synced (it crashed under fsync=interval):
+  // otherwise a later power cut could take locations and index entries older than what the new
+  // process syncs on top of them. Segment column families hold only small locations now, so
+  // the small files this leaves per reopen cost little.
+  db_options.avoid_flush_during_recovery = false;
   db_options.max_manifest_file_size = 64 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
   fs_ = options_.env != nullptr ? options_.env->GetFileSystem() : rocksdb::FileSystem::Default();
@@ -403,24 +406,55 @@ absl::Status LogStoreImpl::OpenSegmentFiles(
         live.insert(path);
         absl::StatusOr<std::unique_ptr<SegmentFile>> file =
             SegmentFile::Open(fs_.get(), path, t->id, seq);
-        if (absl::IsNotFound(file.status())) {
-          const bool indexed =
-              std::any_of(t->partitions.begin(), t->partitions.end(),
-                          [&](const PartitionState& p) { return p.entries.contains(seq); });
-          if (indexed) {
-            return absl::DataLossError(absl::StrCat(
-                "segment file ", path, " of topic '", t->name,
-                "' is missing, but the segment index lists batches in it; restore the file "
-                "from a backup, or delete the topic"));
-          }
-          // An empty segment (its file was never made, or was lost before any batch).
+        const bool indexed =
+            std::any_of(t->partitions.begin(), t->partitions.end(),
+                        [&](const PartitionState& p) { return p.entries.contains(seq); });
+        if (absl::IsNotFound(file.status()) && indexed) {
+          return absl::DataLossError(absl::StrCat(
+              "segment file ", path, " of topic '", t->name,
+              "' is missing, but the segment index lists batches in it; restore the file "
+              "from a backup, or delete the topic"));
+        }
+        if (!file.ok() && !indexed &&
+            (absl::IsNotFound(file.status()) || absl::IsDataLoss(file.status()))) {
+          // A segment without batches whose file was never finished (a crash while creating
+          // it): make it again.
+          spdlog::info("recreating the data file of empty segment {}: {}", path,
+                       file.status().ToString());
+          fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
           file = SegmentFile::Create(fs_.get(), SegmentFileDirectory(dir_), path, t->id, seq);
+          if (!file.ok()) {
+            fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+          }
         }
         if (!file.ok()) return file.status();
         seg->file = *std::move(file);
       }
     }
     if (absl::Status s = RecoverUnsyncedTails(t); !s.ok()) return s;
+    // What the last process wrote but did not fsync may still be in the page cache (it
+    // crashed, or was killed) and recovery kept it: fsync it now and record it as durable,
+    // before anything is built on it. Otherwise a later power cut could take it while newer,
+    // synced data of the same partitions survives in another segment.
+    rocksdb::WriteBatch wb;
+    std::vector<std::shared_ptr<Segment>> segments;
+    {
+      absl::ReaderMutexLock l(&t->mu);
+      for (const auto& [seq, seg] : t->segments) segments.push_back(seg);
+    }
+    for (const std::shared_ptr<Segment>& seg : segments) {
+      if (seg->file->size() <= DurableLength(*seg)) continue;
+      if (absl::Status s = seg->file->SyncAllWritten(); !s.ok()) return s;
+      wb.Put(meta_cf_, meta::SegmentDurableKey(t->id, seg->seq),
+             meta::EncodeU64(seg->file->synced_size()));
+    }
+    if (wb.Count() > 0) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      if (rocksdb::Status s = db_->Write(wo, &wb); !s.ok()) {
+        return FromRocks(s, "recording segment files' durable lengths");
+      }
+    }
   }
   // Files of segments that are gone: a crash between dropping a segment and deleting its file,
   // or between creating a file and its segment.
@@ -438,11 +472,23 @@ absl::Status LogStoreImpl::OpenSegmentFiles(
   return absl::OkStatus();
 }
 
+uint64_t LogStoreImpl::DurableLength(const Segment& segment) const {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), meta_cf_,
+                meta::SegmentDurableKey(segment.topic_id, segment.seq), &value)
+           .ok()) {
+    return 0;
+  }
+  return meta::DecodeU64(value).value_or(0);
+}
+
 absl::Status LogStoreImpl::RecoverUnsyncedTails(const std::shared_ptr<TopicState>& t) {
   // Per segment, the partitions with batches in it.
   std::vector<std::pair<std::shared_ptr<Segment>, std::vector<uint32_t>>> work;
+  std::vector<int64_t> start_offsets;
   {
     absl::ReaderMutexLock l(&t->mu);
+    for (const PartitionState& p : t->partitions) start_offsets.push_back(p.start_offset);
     for (const auto& [seq, seg] : t->segments) {
       std::vector<uint32_t> partitions;
       for (uint32_t p = 0; p < t->partitions.size(); ++p) {
@@ -454,12 +500,7 @@ absl::Status LogStoreImpl::RecoverUnsyncedTails(const std::shared_ptr<TopicState
   // Per partition, the first batch whose frame is not intact (if any).
   std::map<uint32_t, int64_t> truncate_at;
   for (const auto& [seg, partitions] : work) {
-    uint64_t durable = 0;
-    std::string value;
-    if (db_->Get(rocksdb::ReadOptions(), meta_cf_, meta::SegmentDurableKey(t->id, seg->seq), &value)
-            .ok()) {
-      durable = meta::DecodeU64(value).value_or(0);
-    }
+    const uint64_t durable = DurableLength(*seg);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), seg->cf));
     std::string scratch;
     for (uint32_t p : partitions) {
@@ -484,8 +525,13 @@ absl::Status LogStoreImpl::RecoverUnsyncedTails(const std::shared_ptr<TopicState
       }
       if (!it->status().ok()) return FromRocks(it->status(), "checking segment tails");
       for (auto s = suspects.rbegin(); s != suspects.rend(); ++s) {
+        // Below the start offset nothing is read any more (start offsets are batch bounds).
+        if (s->first < start_offsets[p]) continue;
         absl::StatusOr<absl::string_view> batch =
             seg->file->ReadBatch(s->second, p, s->first, &scratch);
+        // Only a missing or damaged frame means it did not reach the disk; an I/O error is
+        // not a reason to drop data.
+        if (!batch.ok() && !absl::IsDataLoss(batch.status())) return batch.status();
         absl::Status bad = batch.status();
         if (bad.ok()) bad = VerifyBatch(*batch).status();
         if (bad.ok()) continue;
@@ -501,9 +547,9 @@ absl::Status LogStoreImpl::RecoverUnsyncedTails(const std::shared_ptr<TopicState
   }
   for (const auto& [p, offset] : truncate_at) {
     if (absl::Status s = DoTruncate(t, static_cast<int32_t>(p), offset); !s.ok()) {
-      return absl::DataLossError(absl::StrCat("topic '", t->name, "' partition ", p,
-                                              ": cannot drop its damaged tail from offset ", offset,
-                                              ": ", s.message()));
+      return absl::Status(s.code(), absl::StrCat("topic '", t->name, "' partition ", p,
+                                                 ": cannot drop its damaged tail from offset ",
+                                                 offset, ": ", s.message()));
     }
   }
   return absl::OkStatus();

@@ -159,8 +159,8 @@ class LogStore {
   static absl::StatusOr<std::unique_ptr<LogStore>> Open(const std::string& dir,
                                                         const Options& options);
 
-  // Stops background threads, fails appends still queued with UNAVAILABLE, syncs the
-  // write-ahead log and closes the database.
+  // Stops background threads, fails appends still queued with UNAVAILABLE, syncs the segment
+  // data files and the write-ahead log and closes the database.
   virtual ~LogStore() = default;
 
   // Creates a topic. Durable when it returns.

@@ -196,6 +196,8 @@ class LogStoreImpl final : public LogStore {
   // (segment_file_format.h, "Durability").
   absl::Status OpenSegmentFiles(const std::vector<std::shared_ptr<TopicState>>& topics);
   absl::Status RecoverUnsyncedTails(const std::shared_ptr<TopicState>& topic);
+  // The length recorded ("d" key) below which `segment`'s data file is durable; 0 if none.
+  uint64_t DurableLength(const Segment& segment) const;
   // Drops a segment's column family and deletes its data file (readers holding the segment
   // keep reading it). Failures are logged: the next open removes what is left.
   void DropSegment(const Segment& segment);
@@ -221,6 +223,9 @@ class LogStoreImpl final : public LogStore {
   // Writer thread, on a clean close (kAlways): records the durable lengths the last group
   // reached, so that the next open checks no frame. Failures are logged.
   void RecordDurableLengths();
+  // Writer thread: a segment about to be dropped leaves the writer's lists, so that no durable
+  // length is recorded for it afterwards.
+  void ForgetSegment(const std::shared_ptr<Segment>& segment);
   // Background thread: lets go of stale read cursors every second and applies retention every
   // retention_check_interval.
   void RetentionLoop();

@@ -31,8 +31,8 @@
 //                                     frame is known durable (written after an fsync of the
 //                                     file; locations past it are checked at open)
 //   "e" topic_id:u32 part:u32 epoch:u32  u64 first offset written under that leader epoch
-// The index entry of a segment is written in the same atomic write as the batches it
-// describes, so after recovery it always matches the data.
+// The index entry of a segment is written in the same atomic write as the locations of the
+// batches it describes, so after recovery it always matches them.
 //   "c" group 0x00 topic_id:u32 part:u32   committed offset of a consumer group: u64 offset,
 //                                     u64 commit time (ms since the epoch)
 //   "g" group                         the group coordinator's state: an opaque blob

@@ -181,6 +181,17 @@ absl::Status SegmentFile::CloseForAppends() {
   return absl::OkStatus();
 }
 
+absl::Status SegmentFile::SyncAllWritten() {
+  if (writer_ == nullptr) {
+    if (absl::Status s = OpenForAppends(); !s.ok()) return s;
+  }
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  rocksdb::IOStatus s = writer_->Sync(rocksdb::IOOptions(), nullptr);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("syncing segment file ", path_));
+  synced_size_ = size_;
+  return CloseForAppends();
+}
+
 absl::StatusOr<absl::string_view> SegmentFile::ReadBatch(const BatchLocation& location,
                                                          uint32_t partition, int64_t base_offset,
                                                          std::string* scratch) const {

@@ -77,6 +77,10 @@ class SegmentFile {
   // reopens it.
   absl::Status CloseForAppends();
 
+  // Fsyncs the whole file, including bytes an earlier process wrote without syncing (after a
+  // crash the page cache may still hold them), and closes it for appends. Used at open.
+  absl::Status SyncAllWritten();
+
   // --- Any thread. ---
 
   // Reads the batch at `location`, which the index holds for `partition` and `base_offset`,

@@ -138,6 +138,16 @@ void LogStoreImpl::WriterLoop() {
 }
 
 void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
+  if (write_failed_) {
+    // Queued before a storage write failed: nothing more is written, or a later batch could be
+    // stored above offsets that never reached the disk.
+    for (WriteRequest& req : group) {
+      req.done(absl::UnavailableError(
+          "the log store stopped accepting writes after a storage write failed; restart the "
+          "server (see its log)"));
+    }
+    return;
+  }
   struct PendingEntry {
     TopicState* topic;
     PartitionState* partition;
@@ -196,6 +206,11 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
     const bool old = absl::Milliseconds(now - seg->created_ms) >= options_.segment_max_age;
     if (seg->bytes > 0 && (full || old)) {
       absl::Status s = RollSegment(t, &wb);
+      if (!s.ok() && write_failed_) {
+        file_error = s;  // the sealed segment's file failed: fails the whole group below
+        for (size_t j = i; j < group.size(); ++j) results[j] = file_error;
+        break;
+      }
       if (!s.ok()) {
         results[i] = s;
         continue;
@@ -346,18 +361,6 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
       // Invariant: high_watermark <= log_end_offset; one writer, so all below is written.
       pe.partition->high_watermark = pe.partition->log_end_offset;
     }
-    // Sealed segments (rolled in this group) take no more appends: close them for writing.
-    for (const auto& [topic, seg] : touched) {
-      bool sealed = false;
-      {
-        absl::ReaderMutexLock l(&topic->mu);
-        sealed = topic->segments.empty() || topic->segments.rbegin()->second != seg;
-      }
-      if (sealed && sync) {
-        absl::Status c = seg->file->CloseForAppends();
-        if (!c.ok()) spdlog::warn("closing a sealed segment file: {}", c.ToString());
-      }
-    }
   }
   for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
 }
@@ -371,6 +374,13 @@ absl::Status LogStoreImpl::RollSegment(TopicState* t, rocksdb::WriteBatch* wb) {
   // Under kInterval the WAL is synced before the old segment is flushed, so RocksDB never
   // flushes around unsynced WAL data.
   if (absl::Status s = SyncOnWriter(); !s.ok()) return s;
+  // The sealed segment takes no more appends: its frames so far (this group's too) are synced
+  // and its file is closed for writing, so that only active segments hold a writable file.
+  if (absl::Status s = old->file->CloseForAppends(); !s.ok()) {
+    write_failed_ = true;
+    spdlog::error("sealing a segment file failed, refusing further appends: {}", s.ToString());
+    return absl::UnavailableError(s.message());
+  }
   const int64_t now = NowMs();
   absl::StatusOr<std::shared_ptr<Segment>> seg = CreateSegment(t->id, old->seq + 1, now);
   if (!seg.ok()) return seg.status();
@@ -473,6 +483,7 @@ absl::Status LogStoreImpl::ApplyRetention(const std::shared_ptr<TopicState>& t) 
   }
   for (const std::shared_ptr<Segment>& seg : dropped) {
     // Readers still holding the segment keep reading it; its handle goes with the last one.
+    ForgetSegment(seg);
     DropSegment(*seg);
     ++stat_dropped_;
   }
@@ -516,6 +527,7 @@ absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
   }
   // A crash before these drops leaves orphan segments that the next Open drops.
   for (auto& [seq, seg] : segments) {
+    ForgetSegment(seg);
     DropSegment(*seg);
     ++stat_dropped_;
   }
@@ -612,6 +624,11 @@ absl::Status LogStoreImpl::DoTruncate(const std::shared_ptr<TopicState>& t, int3
   p->high_watermark = new_end;
   ++p->truncations;
   return absl::OkStatus();
+}
+
+void LogStoreImpl::ForgetSegment(const std::shared_ptr<Segment>& segment) {
+  std::erase(unsynced_segments_, segment);
+  std::erase(unrecorded_segments_, segment);
 }
 
 void LogStoreImpl::RecordDurableLengths() {
