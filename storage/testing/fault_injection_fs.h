@@ -151,7 +151,7 @@ class FaultInjectionFileSystem final : public rocksdb::FileSystemWrapper {
   // Number of successful directory Fsync calls since construction. Not reset by a power cut.
   uint64_t dir_sync_count() const;
 
-  // For tests of this class: the number of bytes of `path` that a power cut now would keep
+  // For tests: the number of bytes of `path` that a power cut now would keep
   // with kDrop, or -1 if `path` is not tracked (never written through this file system since
   // the last power cut, or deleted since).
   int64_t SyncedSize(const std::string& path) const;
