@@ -11,13 +11,19 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "gtest/gtest.h"
 #include "common/byte_size.h"
+#include "gtest/gtest.h"
 #include "server/flags.h"
 #include "server/status_mapping.h"
 
 ABSL_DECLARE_FLAG(std::string, memory_budget);
-ABSL_DECLARE_FLAG(int64_t, block_cache_bytes);
+ABSL_DECLARE_FLAG(std::string, block_cache_bytes);
+ABSL_DECLARE_FLAG(std::string, max_write_group_bytes);
+ABSL_DECLARE_FLAG(std::string, segment_max_bytes);
+ABSL_DECLARE_FLAG(std::string, max_record_bytes);
+ABSL_DECLARE_FLAG(std::string, max_batch_bytes);
+ABSL_DECLARE_FLAG(std::string, max_queued_bytes);
+ABSL_DECLARE_FLAG(std::string, memtable_budget_bytes);
 
 namespace evlog::server {
 namespace {
@@ -299,9 +305,35 @@ TEST(StatusMappingTest, ComputedHintsWinOverTheDefault) {
   EXPECT_EQ(error.retry_after_ms(), 100);
 }
 
+// Every byte-size flag takes the sizes --memory-budget takes (common/byte_size.h).
+TEST(ByteSizeFlagsTest, TakeUnits) {
+  absl::SetFlag(&FLAGS_max_write_group_bytes, "1MiB");
+  absl::SetFlag(&FLAGS_segment_max_bytes, "64MiB");
+  absl::SetFlag(&FLAGS_max_record_bytes, "512KiB");
+  absl::SetFlag(&FLAGS_max_batch_bytes, "1MiB");
+  absl::SetFlag(&FLAGS_max_queued_bytes, "16MiB");
+  absl::SetFlag(&FLAGS_memtable_budget_bytes, "8MiB");
+  absl::StatusOr<ServerOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->store.max_write_group_bytes, 1u * kMiB);
+  EXPECT_EQ(options->store.segment_max_bytes, 64u * kMiB);
+  EXPECT_EQ(options->limits.max_record_bytes, kMiB / 2);
+  EXPECT_EQ(options->limits.max_batch_bytes, kMiB);
+  EXPECT_EQ(options->store.max_queued_bytes, 16u * kMiB);
+  EXPECT_EQ(options->store.memtable_budget_bytes, 8u * kMiB);
+  absl::SetFlag(&FLAGS_max_write_group_bytes, "0");
+  EXPECT_EQ(OptionsFromFlags().status().code(), absl::StatusCode::kInvalidArgument);
+  absl::SetFlag(&FLAGS_max_write_group_bytes, "256KiB");
+  absl::SetFlag(&FLAGS_segment_max_bytes, "256MiB");
+  absl::SetFlag(&FLAGS_max_record_bytes, "1MiB");
+  absl::SetFlag(&FLAGS_max_batch_bytes, "2MiB");
+  absl::SetFlag(&FLAGS_max_queued_bytes, "0");
+  absl::SetFlag(&FLAGS_memtable_budget_bytes, "0");
+}
+
 TEST(MemoryBudgetFlagTest, SetsTheSharesAndFinerFlagsOverrideThem) {
   absl::SetFlag(&FLAGS_memory_budget, "256MiB");
-  absl::SetFlag(&FLAGS_block_cache_bytes, int64_t{0});
+  absl::SetFlag(&FLAGS_block_cache_bytes, "0");
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->memory.total, 256 * kMiB);
@@ -312,17 +344,26 @@ TEST(MemoryBudgetFlagTest, SetsTheSharesAndFinerFlagsOverrideThem) {
   EXPECT_EQ(options->admission.max_inflight_bytes, 32 * kMiB);
   EXPECT_EQ(options->admission.max_connection_inflight_bytes, 4 * kMiB);
 
-  absl::SetFlag(&FLAGS_block_cache_bytes, 5 * kMiB);
+  absl::SetFlag(&FLAGS_block_cache_bytes, "5MiB");
   options = OptionsFromFlags();
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->store.block_cache_bytes, 5u * kMiB);
+  absl::SetFlag(&FLAGS_block_cache_bytes, "5242880");  // plain bytes still work
+  options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->store.block_cache_bytes, 5u * kMiB);
+  for (const char* bad : {"-1", "5Mb", "lots"}) {
+    absl::SetFlag(&FLAGS_block_cache_bytes, bad);
+    EXPECT_EQ(OptionsFromFlags().status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  absl::SetFlag(&FLAGS_block_cache_bytes, "0");
 
   absl::SetFlag(&FLAGS_memory_budget, "32MiB");
   EXPECT_EQ(OptionsFromFlags().status().code(), absl::StatusCode::kInvalidArgument);
   absl::SetFlag(&FLAGS_memory_budget, "lots");
   EXPECT_EQ(OptionsFromFlags().status().code(), absl::StatusCode::kInvalidArgument);
   absl::SetFlag(&FLAGS_memory_budget, "1GiB");
-  absl::SetFlag(&FLAGS_block_cache_bytes, int64_t{0});
+  absl::SetFlag(&FLAGS_block_cache_bytes, "0");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -32,11 +33,12 @@ ABSL_FLAG(std::string, fsync, "always",
           "`interval:MS` = once written to the OS, with an fsync every MS milliseconds (a "
           "process crash loses nothing, a power cut can lose the last MS of acknowledged "
           "appends).");
-ABSL_FLAG(int64_t, max_record_bytes, 1 << 20,
-          "Largest record accepted: key + value + header keys and values, in bytes.");
-ABSL_FLAG(int64_t, max_batch_bytes, 2 << 20,
+ABSL_FLAG(std::string, max_record_bytes, "1MiB",
+          "Largest record accepted: key + value + header keys and values, e.g. 1048576, "
+          "512KiB, 1MiB.");
+ABSL_FLAG(std::string, max_batch_bytes, "2MiB",
           "Largest produce request accepted (its serialized size; for a pre-encoded batch, "
-          "the batch's size), in bytes. Must exceed "
+          "the batch's size), e.g. 2MiB. Must exceed "
           "--max-record-bytes. A request up to twice this size is refused with a precise "
           "INVALID_ARGUMENT; a larger message fails its whole call.");
 ABSL_FLAG(int32_t, max_batch_records, 65536, "Most records accepted in one produce request.");
@@ -48,10 +50,10 @@ ABSL_FLAG(int32_t, max_produce_streams, 1024,
 ABSL_FLAG(int32_t, max_read_streams, 256,
           "Concurrent Read calls (follow or not; each holds a thread); more are refused with "
           "RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int64_t, max_queued_bytes, 0,
+ABSL_FLAG(std::string, max_queued_bytes, "0",
           "Bytes of appends waiting for the storage writer (one topic may hold half); beyond "
-          "this produce requests fail fast with RESOURCE_EXHAUSTED and a retry hint. 0: 1/8 of "
-          "--memory-budget.");
+          "this produce requests fail fast with RESOURCE_EXHAUSTED and a retry hint, e.g. 64MiB. "
+          "0: 1/8 of --memory-budget.");
 ABSL_FLAG(std::string, memory_budget, "1GiB",
           "Memory evlogd may use, e.g. 1048576, 512MiB, 2GiB (at least 64MiB). Divided as: "
           "1/4 RocksDB memtables (writes stall, and produce requests are refused, when full), "
@@ -59,9 +61,10 @@ ABSL_FLAG(std::string, memory_budget, "1GiB",
           "that per connection), 1/8 gRPC buffers (its ResourceQuota), and 1/4 left for code, "
           "threads and everything not budgeted. --memtable-budget-bytes, --block-cache-bytes "
           "and --max-queued-bytes override their share. evlogd logs the split at startup.");
-ABSL_FLAG(int64_t, max_write_group_bytes, 256 << 10,
+ABSL_FLAG(std::string, max_write_group_bytes, "256KiB",
           "Most bytes the storage writer gathers into one write and fsync (at least one "
-          "request). Smaller groups let other topics' appends in sooner during a flood (every "
+          "request), e.g. 256KiB. Smaller groups let other topics' appends in sooner during a "
+          "flood (every "
           "topic waits for the group being written); larger ones mean fewer fsyncs.");
 ABSL_FLAG(int32_t, max_connections, 1000,
           "Connections that may have produce calls in progress at once; a produce call from "
@@ -77,20 +80,27 @@ ABSL_FLAG(int64_t, retry_after_ms, 100,
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "On SIGTERM/SIGINT: how long to wait for in-flight calls before cancelling them "
           "(e.g. 10s, 500ms). A second signal exits at once.");
-ABSL_FLAG(int64_t, segment_max_bytes, 256ll << 20,
-          "A topic's active segment rolls after this many bytes (retention drops whole "
-          "segments).");
+ABSL_FLAG(std::string, segment_max_bytes, "256MiB",
+          "A topic's active segment rolls after this many bytes, e.g. 256MiB (retention drops "
+          "whole segments).");
 ABSL_FLAG(absl::Duration, segment_max_age, absl::Hours(1),
           "A non-empty active segment rolls after this age, so time retention can drop it.");
 ABSL_FLAG(absl::Duration, retention_check_interval, absl::Seconds(30),
           "How often retention runs (0 turns the background check off).");
-ABSL_FLAG(int64_t, memtable_budget_bytes, 0,
-          "Memory for RocksDB memtables, shared by all segments. 0: 1/4 of --memory-budget.");
-ABSL_FLAG(int64_t, block_cache_bytes, 0,
-          "Memory for RocksDB's block cache. 0: 1/8 of --memory-budget.");
+ABSL_FLAG(std::string, memtable_budget_bytes, "0",
+          "Memory for RocksDB memtables, shared by all segments, e.g. 128MiB. 0: 1/4 of "
+          "--memory-budget.");
+ABSL_FLAG(std::string, block_cache_bytes, "0",
+          "Memory for RocksDB's block cache, e.g. 64MiB. 0: 1/8 of --memory-budget.");
 
 namespace evlog::server {
 namespace {
+
+// The value of a byte-size flag (common/byte_size.h: 1048576, 512KiB, 2MiB...), named `flag`
+// in errors. Errors: INVALID_ARGUMENT for anything ParseByteSize refuses (negative included).
+absl::StatusOr<int64_t> ByteSizeFlag(const char* flag, const absl::Flag<std::string>& value) {
+  return ParseByteSize(flag, absl::GetFlag(value));
+}
 
 absl::Status Positive(const char* flag, int64_t value) {
   if (value > 0) return absl::OkStatus();
@@ -166,8 +176,12 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   if (absl::Status s = ParseFsyncPolicy(options.fsync, &options.store); !s.ok()) return s;
 
   EdgeLimits& limits = options.limits;
-  limits.max_record_bytes = absl::GetFlag(FLAGS_max_record_bytes);
-  limits.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+  absl::StatusOr<int64_t> record_bytes = ByteSizeFlag("max-record-bytes", FLAGS_max_record_bytes);
+  if (!record_bytes.ok()) return record_bytes.status();
+  limits.max_record_bytes = *record_bytes;
+  absl::StatusOr<int64_t> batch_bytes = ByteSizeFlag("max-batch-bytes", FLAGS_max_batch_bytes);
+  if (!batch_bytes.ok()) return batch_bytes.status();
+  limits.max_batch_bytes = *batch_bytes;
   limits.max_batch_records = absl::GetFlag(FLAGS_max_batch_records);
   limits.max_inflight_per_stream = absl::GetFlag(FLAGS_max_inflight_per_stream);
   limits.max_produce_streams = absl::GetFlag(FLAGS_max_produce_streams);
@@ -210,25 +224,23 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   }
 
   storage::Options& store = options.store;
-  const int64_t queued = absl::GetFlag(FLAGS_max_queued_bytes);
-  const int64_t segment = absl::GetFlag(FLAGS_segment_max_bytes);
-  const int64_t memtables = absl::GetFlag(FLAGS_memtable_budget_bytes);
-  const int64_t cache = absl::GetFlag(FLAGS_block_cache_bytes);
-  if (absl::Status s = Positive("segment-max-bytes", segment); !s.ok()) return s;
   // The finer memory flags override their share of --memory-budget; 0 keeps the share.
-  for (auto [flag, value] : {std::pair<const char*, int64_t>{"max-queued-bytes", queued},
-                             {"memtable-budget-bytes", memtables},
-                             {"block-cache-bytes", cache}}) {
-    if (value < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, "=", value,
-                       " is negative; give bytes, or 0 for its share of --memory-budget"));
-    }
+  int64_t queued = 0, segment = 0, memtables = 0, cache = 0, group = 0;
+  for (auto [flag, value, out] :
+       {std::tuple<const char*, const absl::Flag<std::string>*, int64_t*>{
+            "max-queued-bytes", &FLAGS_max_queued_bytes, &queued},
+        {"segment-max-bytes", &FLAGS_segment_max_bytes, &segment},
+        {"memtable-budget-bytes", &FLAGS_memtable_budget_bytes, &memtables},
+        {"block-cache-bytes", &FLAGS_block_cache_bytes, &cache},
+        {"max-write-group-bytes", &FLAGS_max_write_group_bytes, &group}}) {
+    absl::StatusOr<int64_t> bytes = ByteSizeFlag(flag, *value);
+    if (!bytes.ok()) return bytes.status();
+    *out = *bytes;
   }
+  if (absl::Status s = Positive("segment-max-bytes", segment); !s.ok()) return s;
+  if (absl::Status s = Positive("max-write-group-bytes", group); !s.ok()) return s;
   store.max_queued_bytes = static_cast<uint64_t>(queued > 0 ? queued : budget->writer_queue);
   store.max_topic_queued_bytes = store.max_queued_bytes / 2;
-  const int64_t group = absl::GetFlag(FLAGS_max_write_group_bytes);
-  if (absl::Status s = Positive("max-write-group-bytes", group); !s.ok()) return s;
   store.max_write_group_bytes = static_cast<uint64_t>(group);
   store.segment_max_bytes = static_cast<uint64_t>(segment);
   store.memtable_budget_bytes =
