@@ -64,8 +64,8 @@ ABSL_FLAG(std::string, memory_budget, "1GiB",
 ABSL_FLAG(std::string, max_write_group_bytes, "256KiB",
           "Most bytes the storage writer gathers into one write and fsync (at least one "
           "request), e.g. 256KiB. Smaller groups let other topics' appends in sooner during a "
-          "flood (every "
-          "topic waits for the group being written); larger ones mean fewer fsyncs.");
+          "flood (every topic waits for the group being written); larger ones mean fewer "
+          "fsyncs.");
 ABSL_FLAG(int32_t, max_connections, 1000,
           "Connections that may have produce calls in progress at once; a produce call from "
           "another connection is refused with RESOURCE_EXHAUSTED and a retry hint. Reads, "
