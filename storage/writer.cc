@@ -289,9 +289,9 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
   };
 
   // The frames are written first, so that readers can read them once they are published.
-  // Under kAlways the data files are then fsynced on the syncer's thread while this thread
-  // writes the locations to RocksDB (and fsyncs its WAL): the group is acknowledged only when
-  // both are durable. A location can thus be durable a moment before its frame, but only in a
+  // Under kAlways the data files are then fsynced on the syncer's threads, in parallel, while this
+  // thread writes the locations to RocksDB (and fsyncs its WAL): the group is acknowledged only
+  // when both are durable. A location can thus be durable a moment before its frame, but only in a
   // group that nobody was told is stored: each group also records, per data file, the length
   // that earlier groups made durable, and at open the frames past it are checked, so such a
   // location is dropped (segment_file_format.h, "Durability").
