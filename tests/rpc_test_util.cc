@@ -52,15 +52,22 @@ ProduceOutcome ProduceOne(EvlogStubs& stubs, const evlog::v1::ProduceRequest& re
 ReadOutcome ReadAll(EvlogStubs& stubs, const evlog::v1::ReadRequest& request,
                     absl::Duration timeout) {
   ReadOutcome outcome;
+  outcome.status = ReadEach(stubs, request, timeout, [&](const evlog::v1::Record& record) {
+    outcome.records.push_back(record);
+  });
+  return outcome;
+}
+
+grpc::Status ReadEach(EvlogStubs& stubs, const evlog::v1::ReadRequest& request,
+                      absl::Duration timeout,
+                      const std::function<void(const evlog::v1::Record&)>& each) {
   auto context = Deadline(timeout);
   auto reader = stubs.reader->Read(context.get(), request);
   evlog::v1::ReadResponse response;
   while (reader->Read(&response)) {
-    ++outcome.responses;
-    for (auto& record : *response.mutable_records()) outcome.records.push_back(record);
+    for (const auto& record : response.records()) each(record);
   }
-  outcome.status = reader->Finish();
-  return outcome;
+  return reader->Finish();
 }
 
 evlog::v1::ReadRequest ReadFrom(const std::string& topic, int partition, int64_t offset) {

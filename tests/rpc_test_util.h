@@ -49,10 +49,15 @@ ProduceOutcome ProduceOne(EvlogStubs& stubs, const evlog::v1::ProduceRequest& re
 struct ReadOutcome {
   grpc::Status status;
   std::vector<evlog::v1::Record> records;
-  int responses = 0;
 };
 ReadOutcome ReadAll(EvlogStubs& stubs, const evlog::v1::ReadRequest& request,
                     absl::Duration timeout = absl::Seconds(20));
+
+// Like ReadAll, but hands each record to `each` as it arrives instead of keeping them all (for
+// reads of millions of records). Returns the call's final status.
+grpc::Status ReadEach(EvlogStubs& stubs, const evlog::v1::ReadRequest& request,
+                      absl::Duration timeout,
+                      const std::function<void(const evlog::v1::Record&)>& each);
 
 // A Read request of a partition from `offset` (no follow).
 evlog::v1::ReadRequest ReadFrom(const std::string& topic, int partition, int64_t offset);
