@@ -2,8 +2,10 @@
 // or SIGINT, then shuts down gracefully (drain, finish or cancel calls within
 // --shutdown-timeout, sync, close the store) and exits 0. See `evlogd --help`.
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -46,6 +48,47 @@ void KeepFreedMemoryForReuse(int64_t memory_budget) {
           static_cast<int>(std::clamp<int64_t>(memory_budget / 32, 2 << 20, 8 << 20)));
 }
 
+// Descriptors kept for data files, RocksDB's files and everything else beyond the connections.
+constexpr rlim_t kFileDescriptorReserve = 1024;
+
+// Every client connection holds a file descriptor, as does every segment data file, and RocksDB
+// keeps its table files open. Debian's default soft limit is 1024 while the hard limit is
+// usually far higher (systemd's is 524288): at the soft limit, --max-connections' 1000
+// producers alone would exhaust it, and accept() failing with EMFILE would turn every new
+// client away, health checks included. So evlogd raises its soft limit to the hard one (as Go's
+// runtime does for every program) and warns when even that leaves fewer than
+// kFileDescriptorReserve beyond `max_connections`. Never fails: a limit it cannot raise is
+// logged and kept.
+void RaiseOpenFileLimit(int64_t max_connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("cannot read the open files limit: {}", std::strerror(errno));
+    return;
+  }
+  const rlim_t was = limit.rlim_cur;
+  // An unlimited hard limit cannot be the soft one (the kernel caps it at fs.nr_open).
+  const rlim_t target = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+  if (limit.rlim_cur < target) {
+    limit.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::warn("cannot raise the open files limit from {} to {}: {}", was, target,
+                   std::strerror(errno));
+      limit.rlim_cur = was;
+    } else {
+      spdlog::info("open files limit raised from {} to {}", was, target);
+    }
+  }
+  const rlim_t needed = static_cast<rlim_t>(max_connections) + kFileDescriptorReserve;
+  if (limit.rlim_cur < needed) {
+    spdlog::warn(
+        "the open files limit ({}) leaves fewer than {} descriptors for files beyond "
+        "--max-connections={}; evlogd may refuse connections or fail to open segments under "
+        "load: raise the hard limit (`ulimit -Hn {}` or systemd's LimitNOFILE) or lower "
+        "--max-connections",
+        limit.rlim_cur, kFileDescriptorReserve, max_connections, needed);
+  }
+}
+
 int Run(int original_argc, char** original_argv) {
   // Debian's Abseil is built without NDEBUG, so every absl::Mutex acquisition also ran the
   // deadlock detector (perf: GraphCycles::GetId ~2% of the producer's CPU). Lock order is
@@ -84,6 +127,7 @@ int Run(int original_argc, char** original_argv) {
   }
 
   KeepFreedMemoryForReuse(options->memory.total);
+  RaiseOpenFileLimit(options->admission.max_connections);
   spdlog::info("{}", evlog::server::DescribeMemoryBudget(options->memory));
   if (options->store.memtable_budget_bytes != static_cast<uint64_t>(options->memory.memtables) ||
       options->store.block_cache_bytes != static_cast<uint64_t>(options->memory.block_cache) ||

@@ -1,7 +1,14 @@
 // evlogd as a process: command-line errors, a port or data directory already in use, --help,
-// and a graceful shutdown that open health watchers do not hold up.
+// its open files limit, and a graceful shutdown that open health watchers do not hold up.
+#include <sys/resource.h>
+
+#include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -57,6 +64,59 @@ TEST(EvlogdProcessTest, DataDirectoryInUseIsAnError) {
   EXPECT_EQ(result->exit_code, 1);
   EXPECT_THAT(result->err, HasSubstr("FAILED_PRECONDITION"));
   EXPECT_TRUE(result->out.empty());
+}
+
+// The soft "Max open files" limit of process `pid` from /proc, or 0 if it cannot be read.
+uint64_t OpenFilesSoftLimit(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/limits"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!absl::StartsWith(line, "Max open files")) continue;
+    std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    uint64_t soft = 0;
+    if (fields.size() >= 4 && absl::SimpleAtoi(fields[3], &soft)) return soft;
+  }
+  return 0;
+}
+
+// Debian's default soft limit (1024) would run out before --max-connections' 1000 connections:
+// evlogd raises it to the hard limit, and says so.
+TEST(EvlogdProcessTest, RaisesItsOpenFilesLimitToTheHardLimit) {
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  if (original.rlim_max != RLIM_INFINITY && original.rlim_max <= 256) {
+    GTEST_SKIP() << "the hard limit (" << original.rlim_max << ") leaves nothing to raise";
+  }
+  // evlogd inherits the lowered soft limit; this process gets its own back at once.
+  rlimit lowered = original;
+  lowered.rlim_cur = 256;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  auto server = ServerProcess::Start();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const uint64_t expected =
+      original.rlim_max == RLIM_INFINITY ? uint64_t{1} << 20 : original.rlim_max;
+  EXPECT_EQ(OpenFilesSoftLimit((*server)->pid()), expected);
+  EXPECT_THAT((*server)->LogTail(),
+              HasSubstr(absl::StrCat("open files limit raised from 256 to ", expected)));
+}
+
+// Where even the hard limit cannot hold the connection cap and some files, evlogd starts but
+// says what to change.
+TEST(EvlogdProcessTest, WarnsWhenTheOpenFilesLimitCannotHoldTheConnectionCap) {
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max > (uint64_t{1} << 30)) {
+    GTEST_SKIP() << "no connection cap exceeds an unlimited hard limit";
+  }
+  ServerProcessOptions options;
+  options.extra_flags = {absl::StrCat("--max-connections=", limit.rlim_max)};
+  auto server = ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_THAT((*server)->LogTail(),
+              HasSubstr(absl::StrCat("leaves fewer than 1024 descriptors for files beyond "
+                                     "--max-connections=",
+                                     limit.rlim_max)));
 }
 
 TEST(EvlogdProcessTest, ShutdownIsNotHeldUpByHealthWatchers) {
