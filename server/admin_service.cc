@@ -40,8 +40,13 @@ int64_t RetentionOrUnlimited(int64_t value) { return value == 0 ? -1 : value; }
 
 AdminServiceImpl::AdminServiceImpl(storage::LogStore* store, PartitionRouter* router,
                                    DrainController* drain, const ServerOptions& options,
-                                   QuotaEnforcer* quotas)
-    : store_(store), router_(router), drain_(drain), options_(options), quotas_(quotas) {}
+                                   QuotaEnforcer* quotas, ServerMetrics* metrics)
+    : store_(store),
+      router_(router),
+      drain_(drain),
+      options_(options),
+      quotas_(quotas),
+      metrics_(metrics) {}
 
 grpc::Status AdminServiceImpl::CreateTopic(grpc::ServerContext* context,
                                            const evlog::v1::CreateTopicRequest* request,
@@ -75,6 +80,7 @@ grpc::Status AdminServiceImpl::CreateTopic(grpc::ServerContext* context,
   }
   spdlog::info("created topic {} with {} partitions", request->name(), config.partitions);
   if (quotas_ != nullptr) quotas_->SetTopicQuota(request->name(), config.quota);
+  if (metrics_ != nullptr) metrics_->TopicCreated(request->name());
   absl::StatusOr<storage::TopicInfo> info = store_->DescribeTopic(request->name());
   if (!info.ok()) return ToGrpcStatus(info.status());
   TopicToProto(*info, response->mutable_topic());
@@ -89,6 +95,7 @@ grpc::Status AdminServiceImpl::DeleteTopic(grpc::ServerContext* context,
   absl::Status s = store_->DeleteTopic(request->name());
   router_->Forget(request->name());
   if (s.ok() && quotas_ != nullptr) quotas_->RemoveTopic(request->name());
+  if (s.ok() && metrics_ != nullptr) metrics_->TopicDeleted(request->name());
   if (s.ok()) spdlog::info("deleted topic {}", request->name());
   return ToGrpcStatus(s);
 }

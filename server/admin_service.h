@@ -13,6 +13,7 @@
 #include "server/drain.h"
 #include "server/partition_router.h"
 #include "server/quota.h"
+#include "server/server_metrics.h"
 #include "server/server_options.h"
 #include "storage/log_store.h"
 
@@ -20,11 +21,13 @@ namespace evlog::server {
 
 class AdminServiceImpl final : public evlog::v1::AdminService::Service {
  public:
-  // `store`, `router`, `drain` and `quotas` are not owned and must outlive the gRPC server.
-  // `options` is copied for DescribeServer. Quota changes go to the store first, then to
-  // `quotas` (the live buckets); `quotas` may be null (quotas are then only stored).
+  // `store`, `router`, `drain`, `quotas` and `metrics` are not owned and must outlive the gRPC
+  // server. `options` is copied for DescribeServer. Quota changes go to the store first, then
+  // to `quotas` (the live buckets); `quotas` may be null (quotas are then only stored).
+  // Topics created and deleted are reported to `metrics`, if not null.
   AdminServiceImpl(storage::LogStore* store, PartitionRouter* router, DrainController* drain,
-                   const ServerOptions& options, QuotaEnforcer* quotas = nullptr);
+                   const ServerOptions& options, QuotaEnforcer* quotas = nullptr,
+                   ServerMetrics* metrics = nullptr);
 
   grpc::Status CreateTopic(grpc::ServerContext* context,
                            const evlog::v1::CreateTopicRequest* request,
@@ -61,6 +64,7 @@ class AdminServiceImpl final : public evlog::v1::AdminService::Service {
   DrainController* const drain_;
   const ServerOptions options_;
   QuotaEnforcer* const quotas_;
+  ServerMetrics* const metrics_;
 };
 
 // Fills a TopicDescription from the store's description (shared by the admin RPCs).

@@ -147,10 +147,18 @@ T* MetricFamily<T>::WithLabels(const LabelValues& values) {
 }
 
 template <typename T>
+void MetricFamily<T>::SetFilter(std::function<bool(const LabelValues&)> keep) {
+  absl::MutexLock l(&mu_);
+  keep_ = std::move(keep);
+}
+
+template <typename T>
 void MetricFamily<T>::ForEach(
     const std::function<void(const LabelValues&, const T&)>& visit) const {
   absl::MutexLock l(&mu_);
-  for (const auto& [values, metric] : series_) visit(values, *metric);
+  for (const auto& [values, metric] : series_) {
+    if (!keep_ || keep_(values)) visit(values, *metric);
+  }
 }
 
 template class MetricFamily<Counter>;

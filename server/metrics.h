@@ -6,8 +6,9 @@
 //   - Owned by the registry (Counter, Gauge, Histogram): code on the hot path updates them with
 //     relaxed atomics. It gets a pointer once (per label set, e.g. once per topic) and keeps
 //     it; the pointer is valid for the registry's lifetime, so no lookup or lock happens per
-//     request. Series are never removed (a deleted topic keeps its counters until restart), so
-//     callers must only create label sets from bounded sets (topics that exist, fixed reasons).
+//     request. Series are never freed (a family's filter can hide them from scrapes, e.g. a
+//     deleted topic's), so callers must only create label sets from bounded sets (topics that
+//     exist, fixed reasons).
 //   - Owned by someone else (storage stats, group lag, connection counts): a collector
 //     registered with AddCollector/AddCallbackGauge computes the samples at scrape time, so
 //     nothing is paid between scrapes.
@@ -125,13 +126,21 @@ class MetricFamily {
 
   const std::vector<std::string>& label_names() const { return label_names_; }
 
-  // Calls `visit(values, metric)` for every series, in label order. Used by the scrape.
+  // From now on, scrapes show only the series for which `keep(values)` is true; the others
+  // keep counting (their pointers stay valid) and reappear, with their values, once `keep`
+  // says so again. `keep` is called under this family's lock at every scrape: it must be
+  // cheap, thread-safe, must not call into the registry, and must outlive the registry.
+  void SetFilter(std::function<bool(const LabelValues&)> keep);
+
+  // Calls `visit(values, metric)` for every series the filter keeps, in label order. Used by
+  // the scrape.
   void ForEach(const std::function<void(const LabelValues&, const T&)>& visit) const;
 
  private:
   const std::vector<std::string> label_names_;
   mutable absl::Mutex mu_;
   std::map<LabelValues, std::unique_ptr<T>> series_ ABSL_GUARDED_BY(mu_);
+  std::function<bool(const LabelValues&)> keep_ ABSL_GUARDED_BY(mu_);
 };
 
 using CounterFamily = MetricFamily<Counter>;

@@ -43,6 +43,29 @@ TEST(MetricsRegistryTest, LabelledSeriesAreSortedAndPointersStable) {
             "evlog_x_total{topic=\"b\",kind=\"k\"} 2\n");
 }
 
+TEST(MetricsRegistryTest, AFilterHidesSeriesWithoutForgettingThem) {
+  MetricsRegistry registry;
+  CounterFamily* f = registry.AddCounterFamily("evlog_x_total", "X.", {"topic"});
+  Counter* a = f->WithLabels({"a"});
+  Counter* b = f->WithLabels({"b"});
+  a->Add(1);
+  b->Add(2);
+  bool show_b = false;
+  f->SetFilter([&](const LabelValues& values) { return values[0] != "b" || show_b; });
+  b->Add(3);  // still counts while hidden
+  EXPECT_EQ(registry.Scrape(),
+            "# HELP evlog_x_total X.\n"
+            "# TYPE evlog_x_total counter\n"
+            "evlog_x_total{topic=\"a\"} 1\n");
+  show_b = true;
+  EXPECT_EQ(f->WithLabels({"b"}), b);
+  EXPECT_EQ(registry.Scrape(),
+            "# HELP evlog_x_total X.\n"
+            "# TYPE evlog_x_total counter\n"
+            "evlog_x_total{topic=\"a\"} 1\n"
+            "evlog_x_total{topic=\"b\"} 5\n");
+}
+
 TEST(MetricsRegistryTest, LabelValuesAndHelpAreEscaped) {
   MetricsRegistry registry;
   GaugeFamily* f =

@@ -24,7 +24,7 @@ EvlogServer::EvlogServer(const ServerOptions& options, storage::LogStore* store)
       admission_(options.admission),
       producer_(store, &router_, &drain_, &admission_, options.limits, &metrics_, &quotas_),
       reader_(store, &drain_, options.limits, &metrics_),
-      admin_(store, &router_, &drain_, options, &quotas_),
+      admin_(store, &router_, &drain_, options, &quotas_, &metrics_),
       coordinator_(store),
       groups_(&coordinator_, &drain_) {}
 

@@ -117,6 +117,13 @@ ServerMetrics::ServerMetrics() {
   for (absl::string_view reason : kKnownReasons) {
     known_reasons_.emplace_back(reason, rejected_->WithLabels({std::string(reason)}));
   }
+  auto topic_exists = [this](const LabelValues& values) {
+    absl::MutexLock l(&deleted_mu_);
+    return !deleted_topics_.contains(values[0]);
+  };
+  for (CounterFamily* family : {records_in_, bytes_in_, records_out_, bytes_out_}) {
+    family->SetFilter(topic_exists);
+  }
 }
 
 ServerMetrics::~ServerMetrics() = default;
@@ -133,6 +140,16 @@ TopicMetrics* ServerMetrics::ForTopic(absl::string_view topic) {
     t->bytes_out = bytes_out_->WithLabels(labels);
   }
   return t.get();
+}
+
+void ServerMetrics::TopicDeleted(absl::string_view topic) {
+  absl::MutexLock l(&deleted_mu_);
+  deleted_topics_.insert(std::string(topic));
+}
+
+void ServerMetrics::TopicCreated(absl::string_view topic) {
+  absl::MutexLock l(&deleted_mu_);
+  deleted_topics_.erase(topic);
 }
 
 void ServerMetrics::Rejected(absl::string_view reason) {

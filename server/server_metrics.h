@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -62,8 +63,14 @@ class ServerMetrics {
 
   // The series of `topic`, created on first use. Takes a lock: call it once per topic and keep
   // the pointer (valid for this object's lifetime). Only call it for topics that exist (series
-  // are never removed, so arbitrary names would grow the registry without bound).
+  // are never freed, so arbitrary names would grow the registry without bound).
   TopicMetrics* ForTopic(absl::string_view topic);
+
+  // The admin service reports topics it deleted and created: a deleted topic's series are
+  // left out of scrapes (a stream still holding them may count into them meanwhile), and come
+  // back, with their values, if a topic of that name is created again (counters only go up).
+  void TopicDeleted(absl::string_view topic);
+  void TopicCreated(absl::string_view topic);
 
   // Counts one refused request (RESOURCE_EXHAUSTED, INVALID_ARGUMENT, or UNAVAILABLE while
   // shutting down) under `reason`: one of the kReject* names above (lock-free), or another
@@ -118,6 +125,11 @@ class ServerMetrics {
   absl::Mutex topics_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TopicMetrics>> topics_
       ABSL_GUARDED_BY(topics_mu_);
+
+  // Deleted topics whose series scrapes leave out. Never held while calling into a family
+  // (the families' filters take it under their own lock).
+  mutable absl::Mutex deleted_mu_;
+  absl::flat_hash_set<std::string> deleted_topics_ ABSL_GUARDED_BY(deleted_mu_);
 
   absl::Mutex inflight_mu_;
   std::function<int64_t()> inflight_bytes_ ABSL_GUARDED_BY(inflight_mu_);

@@ -268,6 +268,41 @@ TEST_F(MetricsTest, CountersMoveByExactlyWhatWasDone) {
   EXPECT_EQ(after.count("evlog_records_in_total{topic=\"bad name\"}"), 0u);  // no series
 }
 
+// A deleted topic's series leave the scrape; a topic created again under that name brings them
+// back with their values (counters never go down).
+TEST_F(MetricsTest, DeletedTopicsLeaveTheScrape) {
+  StartServer();
+  ASSERT_TRUE(CreateTopic(*stubs_, "gone", 1).ok());
+  ASSERT_TRUE(CreateTopic(*stubs_, "kept", 1).ok());
+  for (const char* topic : {"gone", "kept"}) {
+    ProduceOutcome out = ProduceOne(*stubs_, MakeBatch(topic, 0, {"a", "b"}));
+    ASSERT_TRUE(out.status.ok()) << Describe(out.status);
+  }
+  Samples samples = Scrape();
+  EXPECT_EQ(Value(samples, "evlog_records_in_total{topic=\"gone\"}"), 2) << last_body_;
+
+  auto delete_topic = [&](const std::string& name) {
+    v1::DeleteTopicRequest request;
+    request.set_name(name);
+    v1::DeleteTopicResponse response;
+    return stubs_->admin->DeleteTopic(Deadline().get(), request, &response);
+  };
+  grpc::Status deleted = delete_topic("gone");
+  ASSERT_TRUE(deleted.ok()) << Describe(deleted);
+  samples = Scrape();
+  for (const char* family : {"evlog_records_in_total", "evlog_bytes_in_total",
+                             "evlog_records_out_total", "evlog_bytes_out_total"}) {
+    EXPECT_EQ(samples.count(absl::StrCat(family, "{topic=\"gone\"}")), 0u) << last_body_;
+  }
+  EXPECT_EQ(Value(samples, "evlog_records_in_total{topic=\"kept\"}"), 2) << last_body_;
+
+  ASSERT_TRUE(CreateTopic(*stubs_, "gone", 1).ok());
+  ProduceOutcome out = ProduceOne(*stubs_, MakeBatch("gone", 0, {"c"}));
+  ASSERT_TRUE(out.status.ok()) << Describe(out.status);
+  samples = Scrape();
+  EXPECT_EQ(Value(samples, "evlog_records_in_total{topic=\"gone\"}"), 3) << last_body_;
+}
+
 TEST_F(MetricsTest, ProduceStreamsAreCountedPerRequest) {
   StartServer();
   ASSERT_TRUE(CreateTopic(*stubs_, "s").ok());
