@@ -332,10 +332,10 @@ void RunBurstStream(int stream_index, std::shared_ptr<grpc::Channel> channel, Fl
 // whenever they can. On a 2-core test machine an unconfined generator takes CPU time on both
 // cores from the evlogd and the trickle it measures, and the trickle's tail then measures the
 // generator (p99 61-63 ms unconfined vs 31-37 ms confined at normal priority vs 12-14 ms
-// confined at nice 19, same machine; idle p99 5-8 ms). The generator still makes batches faster
-// than evlogd can store them (it needs about a sixth of evlogd's CPU per event), so the flood
-// is still pushed back. The affinity is skipped on a 1-CPU machine. Returns whether both
-// settings took on every thread.
+// confined at nice 19, same machine; idle p99 5-8 ms). So deprioritized, the generator alone
+// did not always outrun evlogd (one 3 s flood was never refused), which is why the flood opens
+// with a surge (RunBurstStream). The affinity is skipped on a 1-CPU machine. Returns whether
+// both settings took on every thread.
 bool YieldTheCpuToTheServer() {
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   cpu_set_t set;
