@@ -29,6 +29,17 @@
 
 namespace evlog::storage {
 
+namespace {
+
+// Whether `cf` holds no key (a read error counts as not empty: nothing is dropped on doubt).
+bool ColumnFamilyIsEmpty(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+  it->SeekToFirst();
+  return !it->Valid() && it->status().ok();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir,
                                                          const Options& options) {
   auto store = std::make_unique<LogStoreImpl>(dir, options);
@@ -226,6 +237,13 @@ absl::Status LogStoreImpl::LoadMetadata() {
     int64_t created = NowMs();
     if (db_->Get(ro, meta_cf_, meta::SegmentRecordKey(ps.topic_id, ps.seq), &value).ok()) {
       created = static_cast<int64_t>(meta::DecodeU64(value).value_or(created));
+    } else if (ps.seq > 1 && ColumnFamilyIsEmpty(db_.get(), ps.cf)) {
+      // A spare no roll took (spare_segments.cc): a roll records a segment in the same write as
+      // its first batches. Its data file goes as an orphan (OpenSegmentFiles).
+      spdlog::info("dropping unused spare segment {}", meta::SegmentName(ps.topic_id, ps.seq));
+      db_->DropColumnFamily(ps.cf);
+      db_->DestroyColumnFamilyHandle(ps.cf);
+      continue;
     }
     // The data file is attached by OpenSegmentFiles, once the index says what it must hold.
     auto seg = std::make_shared<Segment>(db_.get(), ps.cf, ps.topic_id, ps.seq, created, nullptr);
@@ -315,6 +333,7 @@ absl::Status LogStoreImpl::Init() {
   if (!s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
   retention_ = std::thread([this] { RetentionLoop(); });
+  spare_preparer_ = std::thread([this] { SparePreparerLoop(); });
   return absl::OkStatus();
 }
 
@@ -330,21 +349,27 @@ LogStoreImpl::~LogStoreImpl() {
     threads_stop_ = true;
   }
   if (retention_.joinable()) retention_.join();
+  if (spare_preparer_.joinable()) spare_preparer_.join();
   {
     absl::MutexLock l(&queue_mu_);
     stopping_ = true;
   }
   if (writer_.joinable()) writer_.join();
   // The writer's own references to segments go before the database closes (they hold column
-  // family handles).
+  // family handles), and so do requests for spares that the stopped preparer left.
   unsynced_segments_.clear();
   unrecorded_segments_.clear();
+  {
+    absl::MutexLock l(&threads_mu_);
+    spare_requests_.clear();
+  }
   {
     absl::MutexLock l(&topics_mu_);
     for (auto& [name, t] : topics_) {
       absl::MutexLock tl(&t->mu);
       t->closed = true;
       t->segments.clear();
+      t->spare.reset();  // left on disk: the next open drops it
     }
     topics_.clear();
   }

@@ -19,6 +19,10 @@
 //     a failed write).
 //   - A background thread (RetentionLoop) lets go of stale ReadCursors every second and runs
 //     RunRetention() every retention_check_interval.
+//   - A background thread (SparePreparerLoop, spare_segments.cc) creates a topic's next segment
+//     (column family and data file: 5-10 ms of manifest, options-file and file fsyncs) once its
+//     active one is half full, so that a roll on the writer thread, which every topic waits
+//     for, only takes it. segment_create_mu_ keeps the two from creating the same segment.
 #pragma once
 
 #include <atomic>
@@ -62,7 +66,8 @@ struct Segment {
   rocksdb::ColumnFamilyHandle* const cf;
   const uint32_t topic_id;
   const uint64_t seq;
-  const int64_t created_ms;
+  // Set before the segment is shared: a spare's is reset when a roll takes it.
+  int64_t created_ms;
   // Set before the segment is shared (Open may attach it after construction); appends on
   // the writer thread, reads on any thread (SegmentFile).
   std::unique_ptr<SegmentFile> file;
@@ -90,6 +95,10 @@ struct TopicState {
   mutable absl::Mutex mu;
   Quota quota ABSL_GUARDED_BY(mu);  // changed by AlterTopicQuota (under admin_mu_)
   std::map<uint64_t, std::shared_ptr<Segment>> segments ABSL_GUARDED_BY(mu);
+  // The next segment (seq = active's + 1), made ahead by the spare preparer; not in `segments`,
+  // not recorded in the metadata, empty. A roll takes it; an open drops a leftover one.
+  std::shared_ptr<Segment> spare ABSL_GUARDED_BY(mu);
+  bool spare_requested ABSL_GUARDED_BY(mu) = false;
   std::vector<PartitionState> partitions ABSL_GUARDED_BY(mu);
   bool deleted ABSL_GUARDED_BY(mu) = false;
   bool closed ABSL_GUARDED_BY(mu) = false;  // the store is closing: wake waiters
@@ -213,6 +222,20 @@ class LogStoreImpl final : public LogStore {
   void WriterLoop();
   void WriteAppendGroup(std::vector<WriteRequest>& group);
   absl::Status RollSegment(TopicState* topic, rocksdb::WriteBatch* wb);
+
+  // Spare segments (spare_segments.cc). RequestSpare: writer thread, once per segment, when the
+  // active segment reaches half of segment_max_bytes; asks the preparer for the next segment.
+  // NextSegment: writer thread, in a roll: segment `seq` of `topic` created at `created_ms`,
+  // the spare if it is ready (or being made: then it waits for it), else made now; errors as
+  // CreateSegment. TakeSpare: removes the topic's spare, if any, for the caller to drop.
+  void RequestSpare(const std::shared_ptr<TopicState>& topic);
+  absl::StatusOr<std::shared_ptr<Segment>> NextSegment(TopicState* topic, uint64_t seq,
+                                                       int64_t created_ms);
+  static std::shared_ptr<Segment> TakeSpare(TopicState* topic);
+  void SparePreparerLoop();
+  bool SpareWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(threads_mu_) {
+    return threads_stop_ || !spare_requests_.empty();
+  }
   absl::Status ApplyRetention(const std::shared_ptr<TopicState>& topic);
   absl::Status DoDeleteTopic(const std::shared_ptr<TopicState>& topic);
   absl::Status DoTruncate(const std::shared_ptr<TopicState>& topic, int32_t partition,
@@ -292,10 +315,15 @@ class LogStoreImpl final : public LogStore {
   mutable absl::Mutex cursors_mu_;
   mutable absl::flat_hash_set<ReadCursor*> cursors_ ABSL_GUARDED_BY(cursors_mu_);
 
-  absl::Mutex threads_mu_;
+  mutable absl::Mutex threads_mu_;
   bool threads_stop_ ABSL_GUARDED_BY(threads_mu_) = false;
   std::thread writer_;
   std::thread retention_;  // RetentionLoop
+  // Topics whose spare segment is wanted, oldest first (SparePreparerLoop).
+  std::deque<std::shared_ptr<TopicState>> spare_requests_ ABSL_GUARDED_BY(threads_mu_);
+  std::thread spare_preparer_;  // SparePreparerLoop
+  // Held while a segment is created for a roll or as a spare, so that both never make the same.
+  absl::Mutex segment_create_mu_;
 
   std::atomic<uint64_t> stat_appends_{0}, stat_records_{0}, stat_bytes_{0}, stat_groups_{0},
       stat_fsyncs_{0}, stat_rolled_{0}, stat_dropped_{0};

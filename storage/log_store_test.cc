@@ -810,6 +810,100 @@ TEST(LogStoreTest, SegmentFilesGoWithTheirSegments) {
   EXPECT_FALSE(fs::exists(SegmentFilePath(dir.path(), 1, 2)));
 }
 
+// Calls `condition` every 5 ms until it holds or 10 s pass; its last result.
+bool EventuallyTrue(const std::function<bool()>& condition) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+// Appends 1-KiB records to partition 0 of "t" until its active segment holds `bytes`.
+void FillTo(LogStore& store, int64_t bytes, const std::string& prefix) {
+  for (int64_t written = 0; written < bytes; written += 1024) {
+    ASSERT_TRUE(
+        store.Append("t", 0, {{.key = "k", .value = prefix + std::string(1024, 'v')}}).ok());
+  }
+}
+
+// A roll takes the segment that was made ahead, on the preparer thread, once the active one
+// was half full: the writer does not create it.
+TEST(LogStoreTest, TheNextSegmentIsMadeAheadAndTheRollTakesIt) {
+  TempDir dir;
+  Options options = TestOptions();
+  options.segment_max_bytes = 64 << 10;
+  const std::string second = SegmentFilePath(dir.path(), 1, 2);
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_TRUE(store->CreateTopic("t", {}).ok());
+    FillTo(*store, 16 << 10, "a");
+    EXPECT_FALSE(fs::exists(second)) << "made before the segment was half full";
+    FillTo(*store, 24 << 10, "b");  // past half
+    ASSERT_TRUE(EventuallyTrue([&] { return fs::exists(second); }));
+    EXPECT_EQ(store->Stats().segments, 1u);  // a spare is not a segment yet
+    FillTo(*store, 32 << 10, "c");           // past the end: rolls
+    EXPECT_EQ(store->Stats().segments_rolled, 1u);
+    EXPECT_EQ(store->Stats().segments, 2u);
+    const std::vector<Record> all = ReadAll(*store, "t", 0, 0);
+    ASSERT_EQ(all.size(), 72u);
+    for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i].offset, static_cast<int64_t>(i));
+  }
+  auto store = OpenOrDie(dir.path(), options);
+  EXPECT_EQ(store->Stats().segments, 2u);
+  EXPECT_EQ(ReadAll(*store, "t", 0, 0).size(), 72u);
+}
+
+// A spare that no roll took (the process stopped, or crashed, first) is dropped at open, with
+// its file; the log goes on in the segment it was in.
+TEST(LogStoreTest, AnUnusedSpareSegmentIsDroppedAtOpen) {
+  TempDir dir;
+  Options options = TestOptions();
+  options.segment_max_bytes = 64 << 10;
+  const std::string second = SegmentFilePath(dir.path(), 1, 2);
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_TRUE(store->CreateTopic("t", {}).ok());
+    FillTo(*store, 40 << 10, "a");
+    ASSERT_TRUE(EventuallyTrue([&] { return fs::exists(second); }));
+  }
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    EXPECT_FALSE(fs::exists(second));
+    EXPECT_EQ(store->Stats().segments, 1u);
+    absl::StatusOr<AppendResult> r = store->Append("t", 0, MakeRecords(1, "after"));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->base_offset, 40);
+    FillTo(*store, 40 << 10, "b");  // rolls into a segment 2 made again
+    EXPECT_EQ(store->Stats().segments_rolled, 1u);
+  }
+  auto store = OpenOrDie(dir.path(), options);
+  const std::vector<Record> all = ReadAll(*store, "t", 0, 0);
+  ASSERT_EQ(all.size(), 81u);
+  EXPECT_EQ(all[40].value, "after-0");
+  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i].offset, static_cast<int64_t>(i));
+}
+
+TEST(LogStoreTest, DeletingATopicDropsItsSpareSegment) {
+  TempDir dir;
+  Options options = TestOptions();
+  options.segment_max_bytes = 64 << 10;
+  const std::string second = SegmentFilePath(dir.path(), 1, 2);
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_TRUE(store->CreateTopic("t", {}).ok());
+    FillTo(*store, 40 << 10, "a");
+    ASSERT_TRUE(EventuallyTrue([&] { return fs::exists(second); }));
+    ASSERT_TRUE(store->DeleteTopic("t").ok());
+    EXPECT_FALSE(fs::exists(second));
+    EXPECT_FALSE(fs::exists(SegmentFilePath(dir.path(), 1, 1)));
+  }
+  auto store = OpenOrDie(dir.path(), options);
+  EXPECT_TRUE(store->ListTopics().empty());
+  EXPECT_EQ(store->Stats().segments, 0u);
+}
+
 TEST(LogStoreTest, AMissingSegmentFileWithBatchesIsDataLoss) {
   TempDir dir;
   {

@@ -237,6 +237,8 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
       touched_producers[{t, req.partition, req.producer.producer_id}] = producer;
     }
     wb.Put(seg->cf, meta::BatchKey(req.partition, base), EncodeBatchLocation(*location));
+    const uint64_t half = options_.segment_max_bytes / 2;
+    if (seg->bytes < half && seg->bytes + req.batch.size() >= half) RequestSpare(req.topic);
     seg->bytes += req.batch.size();
 
     auto key = std::make_tuple(t, req.partition, seg->seq);
@@ -382,7 +384,7 @@ absl::Status LogStoreImpl::RollSegment(TopicState* t, rocksdb::WriteBatch* wb) {
     return absl::UnavailableError(s.message());
   }
   const int64_t now = NowMs();
-  absl::StatusOr<std::shared_ptr<Segment>> seg = CreateSegment(t->id, old->seq + 1, now);
+  absl::StatusOr<std::shared_ptr<Segment>> seg = NextSegment(t, old->seq + 1, now);
   if (!seg.ok()) return seg.status();
   wb->Put(meta_cf_, meta::SegmentRecordKey(t->id, old->seq + 1),
           meta::EncodeU64(static_cast<uint64_t>(now)));
@@ -524,6 +526,9 @@ absl::Status LogStoreImpl::DoDeleteTopic(const std::shared_ptr<TopicState>& t) {
       return s;
     }
     segments.swap(t->segments);
+  }
+  if (std::shared_ptr<Segment> spare = TakeSpare(t.get()); spare != nullptr) {
+    segments[spare->seq] = std::move(spare);
   }
   // A crash before these drops leaves orphan segments that the next Open drops.
   for (auto& [seq, seg] : segments) {
