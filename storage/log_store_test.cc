@@ -828,12 +828,28 @@ void FillTo(LogStore& store, int64_t bytes, const std::string& prefix) {
   }
 }
 
+// Options with 64-KiB segments.
+Options SmallSegments() {
+  Options options = TestOptions();
+  options.segment_max_bytes = 64 << 10;
+  return options;
+}
+
+// A store in `dir` whose topic "t" (id 1) has 40 records of 1 KiB in its active segment, past
+// half of SmallSegments(), and whose next segment (2) has been made ahead.
+std::unique_ptr<LogStore> StoreWithASpare(const std::string& dir) {
+  auto store = OpenOrDie(dir, SmallSegments());
+  EXPECT_TRUE(store->CreateTopic("t", {}).ok());
+  FillTo(*store, 40 << 10, "a");
+  EXPECT_TRUE(EventuallyTrue([&] { return fs::exists(SegmentFilePath(dir, 1, 2)); }));
+  return store;
+}
+
 // A roll takes the segment that was made ahead, on the preparer thread, once the active one
 // was half full: the writer does not create it.
 TEST(LogStoreTest, TheNextSegmentIsMadeAheadAndTheRollTakesIt) {
   TempDir dir;
-  Options options = TestOptions();
-  options.segment_max_bytes = 64 << 10;
+  const Options options = SmallSegments();
   const std::string second = SegmentFilePath(dir.path(), 1, 2);
   {
     auto store = OpenOrDie(dir.path(), options);
@@ -859,15 +875,9 @@ TEST(LogStoreTest, TheNextSegmentIsMadeAheadAndTheRollTakesIt) {
 // its file; the log goes on in the segment it was in.
 TEST(LogStoreTest, AnUnusedSpareSegmentIsDroppedAtOpen) {
   TempDir dir;
-  Options options = TestOptions();
-  options.segment_max_bytes = 64 << 10;
+  const Options options = SmallSegments();
   const std::string second = SegmentFilePath(dir.path(), 1, 2);
-  {
-    auto store = OpenOrDie(dir.path(), options);
-    ASSERT_TRUE(store->CreateTopic("t", {}).ok());
-    FillTo(*store, 40 << 10, "a");
-    ASSERT_TRUE(EventuallyTrue([&] { return fs::exists(second); }));
-  }
+  StoreWithASpare(dir.path());  // and closed
   {
     auto store = OpenOrDie(dir.path(), options);
     EXPECT_FALSE(fs::exists(second));
@@ -887,19 +897,13 @@ TEST(LogStoreTest, AnUnusedSpareSegmentIsDroppedAtOpen) {
 
 TEST(LogStoreTest, DeletingATopicDropsItsSpareSegment) {
   TempDir dir;
-  Options options = TestOptions();
-  options.segment_max_bytes = 64 << 10;
-  const std::string second = SegmentFilePath(dir.path(), 1, 2);
   {
-    auto store = OpenOrDie(dir.path(), options);
-    ASSERT_TRUE(store->CreateTopic("t", {}).ok());
-    FillTo(*store, 40 << 10, "a");
-    ASSERT_TRUE(EventuallyTrue([&] { return fs::exists(second); }));
+    auto store = StoreWithASpare(dir.path());
     ASSERT_TRUE(store->DeleteTopic("t").ok());
-    EXPECT_FALSE(fs::exists(second));
+    EXPECT_FALSE(fs::exists(SegmentFilePath(dir.path(), 1, 2)));
     EXPECT_FALSE(fs::exists(SegmentFilePath(dir.path(), 1, 1)));
   }
-  auto store = OpenOrDie(dir.path(), options);
+  auto store = OpenOrDie(dir.path(), SmallSegments());
   EXPECT_TRUE(store->ListTopics().empty());
   EXPECT_EQ(store->Stats().segments, 0u);
 }
