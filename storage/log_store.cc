@@ -235,15 +235,26 @@ absl::Status LogStoreImpl::LoadMetadata() {
       continue;
     }
     int64_t created = NowMs();
-    if (db_->Get(ro, meta_cf_, meta::SegmentRecordKey(ps.topic_id, ps.seq), &value).ok()) {
+    rocksdb::Status record =
+        db_->Get(ro, meta_cf_, meta::SegmentRecordKey(ps.topic_id, ps.seq), &value);
+    if (record.ok()) {
       created = static_cast<int64_t>(meta::DecodeU64(value).value_or(created));
-    } else if (ps.seq > 1 && ColumnFamilyIsEmpty(db_.get(), ps.cf)) {
+    } else if (!record.IsNotFound()) {
+      return FromRocks(record, "reading a segment record");
+    } else if (ps.seq > 1 && ColumnFamilyIsEmpty(db_.get(), ps.cf) &&
+               db_->Get(ro, meta_cf_, meta::SegmentDurableKey(ps.topic_id, ps.seq), &value)
+                   .IsNotFound()) {
       // A spare no roll took (spare_segments.cc): a roll records a segment in the same write as
-      // its first batches. Its data file goes as an orphan (OpenSegmentFiles).
-      spdlog::info("dropping unused spare segment {}", meta::SegmentName(ps.topic_id, ps.seq));
-      db_->DropColumnFamily(ps.cf);
-      db_->DestroyColumnFamilyHandle(ps.cf);
-      continue;
+      // its first batches, and nothing else refers to it. Its data file goes as an orphan
+      // (OpenSegmentFiles). If the drop fails, it stays a segment (empty), as before spares.
+      rocksdb::Status dropped = db_->DropColumnFamily(ps.cf);
+      if (dropped.ok()) {
+        spdlog::info("dropped unused spare segment {}", meta::SegmentName(ps.topic_id, ps.seq));
+        db_->DestroyColumnFamilyHandle(ps.cf);
+        continue;
+      }
+      spdlog::warn("dropping unused spare segment {}: {}", meta::SegmentName(ps.topic_id, ps.seq),
+                   dropped.ToString());
     }
     // The data file is attached by OpenSegmentFiles, once the index says what it must hold.
     auto seg = std::make_shared<Segment>(db_.get(), ps.cf, ps.topic_id, ps.seq, created, nullptr);
@@ -1282,6 +1293,8 @@ StoreStats LogStoreImpl::Stats() const {
   st.fsyncs = stat_fsyncs_;
   st.segments_rolled = stat_rolled_;
   st.segments_dropped = stat_dropped_;
+  st.spares_made = stat_spares_made_;
+  st.spares_used = stat_spares_used_;
   // Copying the DBOptions costs microseconds; Stats() is for benchmarks and scrapes, not hot.
   if (const std::shared_ptr<rocksdb::Statistics> rocks = db_->GetDBOptions().statistics) {
     st.stall_micros = rocks->getTickerCount(rocksdb::STALL_MICROS);

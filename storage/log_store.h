@@ -133,6 +133,10 @@ struct StoreStats {
   uint64_t segments = 0;  // live segments
   uint64_t segments_rolled = 0;
   uint64_t segments_dropped = 0;
+  // Next segments made ahead by the spare preparer, and those a roll took (the rest were
+  // dropped: their topic was deleted, or the store closed first).
+  uint64_t spares_made = 0;
+  uint64_t spares_used = 0;
   // Microseconds writes spent delayed or stopped by RocksDB's write stalls (too many memtables
   // or L0 files), summed over writes: RocksDB's STALL_MICROS ticker.
   uint64_t stall_micros = 0;

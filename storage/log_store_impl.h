@@ -22,7 +22,8 @@
 //   - A background thread (SparePreparerLoop, spare_segments.cc) creates a topic's next segment
 //     (column family and data file: 5-10 ms of manifest, options-file and file fsyncs) once its
 //     active one is half full, so that a roll on the writer thread, which every topic waits
-//     for, only takes it. segment_create_mu_ keeps the two from creating the same segment.
+//     for, only takes it. TopicState::create_mu keeps the two from creating the same segment.
+//     Lock order: TopicState::create_mu, then TopicState::mu.
 #pragma once
 
 #include <atomic>
@@ -71,7 +72,8 @@ struct Segment {
   // Set before the segment is shared (Open may attach it after construction); appends on
   // the writer thread, reads on any thread (SegmentFile).
   std::unique_ptr<SegmentFile> file;
-  uint64_t bytes = 0;  // batch bytes written; writer thread only
+  uint64_t bytes = 0;        // batch bytes written; writer thread only
+  bool spare_asked = false;  // the next segment was requested (RequestSpare); writer thread only
 };
 
 struct PartitionState {
@@ -92,13 +94,15 @@ struct TopicState {
   TopicConfig config;  // immutable; config.quota is left empty: the live one is `quota`
   int64_t created_ms = 0;
 
+  // Held while a segment of this topic is created, by a roll or as a spare; before `mu`.
+  absl::Mutex create_mu;
   mutable absl::Mutex mu;
   Quota quota ABSL_GUARDED_BY(mu);  // changed by AlterTopicQuota (under admin_mu_)
   std::map<uint64_t, std::shared_ptr<Segment>> segments ABSL_GUARDED_BY(mu);
   // The next segment (seq = active's + 1), made ahead by the spare preparer; not in `segments`,
   // not recorded in the metadata, empty. A roll takes it; an open drops a leftover one.
   std::shared_ptr<Segment> spare ABSL_GUARDED_BY(mu);
-  bool spare_requested ABSL_GUARDED_BY(mu) = false;
+  bool spare_requested ABSL_GUARDED_BY(mu) = false;  // queued for the preparer, not yet made
   std::vector<PartitionState> partitions ABSL_GUARDED_BY(mu);
   bool deleted ABSL_GUARDED_BY(mu) = false;
   bool closed ABSL_GUARDED_BY(mu) = false;  // the store is closing: wake waiters
@@ -230,9 +234,10 @@ class LogStoreImpl final : public LogStore {
   // CreateSegment. TakeSpare: removes the topic's spare, if any, for the caller to drop.
   void RequestSpare(const std::shared_ptr<TopicState>& topic);
   absl::StatusOr<std::shared_ptr<Segment>> NextSegment(TopicState* topic, uint64_t seq,
-                                                       int64_t created_ms);
-  static std::shared_ptr<Segment> TakeSpare(TopicState* topic);
-  void SparePreparerLoop();
+                                                       int64_t created_ms)
+      ABSL_LOCKS_EXCLUDED(topic->create_mu, topic->mu);
+  static std::shared_ptr<Segment> TakeSpare(TopicState* topic) ABSL_LOCKS_EXCLUDED(topic->mu);
+  void SparePreparerLoop() ABSL_LOCKS_EXCLUDED(threads_mu_);
   bool SpareWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(threads_mu_) {
     return threads_stop_ || !spare_requests_.empty();
   }
@@ -322,11 +327,10 @@ class LogStoreImpl final : public LogStore {
   // Topics whose spare segment is wanted, oldest first (SparePreparerLoop).
   std::deque<std::shared_ptr<TopicState>> spare_requests_ ABSL_GUARDED_BY(threads_mu_);
   std::thread spare_preparer_;  // SparePreparerLoop
-  // Held while a segment is created for a roll or as a spare, so that both never make the same.
-  absl::Mutex segment_create_mu_;
 
   std::atomic<uint64_t> stat_appends_{0}, stat_records_{0}, stat_bytes_{0}, stat_groups_{0},
-      stat_fsyncs_{0}, stat_rolled_{0}, stat_dropped_{0};
+      stat_fsyncs_{0}, stat_rolled_{0}, stat_dropped_{0}, stat_spares_made_{0},
+      stat_spares_used_{0};
   // Writer thread only: kInterval bookkeeping.
   bool unsynced_ = false;
   absl::Time last_sync_ = absl::InfinitePast();

@@ -841,7 +841,8 @@ std::unique_ptr<LogStore> StoreWithASpare(const std::string& dir) {
   auto store = OpenOrDie(dir, SmallSegments());
   EXPECT_TRUE(store->CreateTopic("t", {}).ok());
   FillTo(*store, 40 << 10, "a");
-  EXPECT_TRUE(EventuallyTrue([&] { return fs::exists(SegmentFilePath(dir, 1, 2)); }));
+  EXPECT_TRUE(EventuallyTrue([&] { return store->Stats().spares_made == 1; }));
+  EXPECT_TRUE(fs::exists(SegmentFilePath(dir, 1, 2)));
   return store;
 }
 
@@ -857,10 +858,12 @@ TEST(LogStoreTest, TheNextSegmentIsMadeAheadAndTheRollTakesIt) {
     FillTo(*store, 16 << 10, "a");
     EXPECT_FALSE(fs::exists(second)) << "made before the segment was half full";
     FillTo(*store, 24 << 10, "b");  // past half
-    ASSERT_TRUE(EventuallyTrue([&] { return fs::exists(second); }));
+    ASSERT_TRUE(EventuallyTrue([&] { return store->Stats().spares_made == 1; }));
+    EXPECT_TRUE(fs::exists(second));
     EXPECT_EQ(store->Stats().segments, 1u);  // a spare is not a segment yet
     FillTo(*store, 32 << 10, "c");           // past the end: rolls
     EXPECT_EQ(store->Stats().segments_rolled, 1u);
+    EXPECT_EQ(store->Stats().spares_used, 1u);  // the roll took it
     EXPECT_EQ(store->Stats().segments, 2u);
     const std::vector<Record> all = ReadAll(*store, "t", 0, 0);
     ASSERT_EQ(all.size(), 72u);

@@ -36,11 +36,13 @@ std::shared_ptr<Segment> LogStoreImpl::TakeSpare(TopicState* topic) {
 
 absl::StatusOr<std::shared_ptr<Segment>> LogStoreImpl::NextSegment(TopicState* topic, uint64_t seq,
                                                                    int64_t created_ms) {
-  // Waits for a spare being made right now: it is then ready, and making another would collide.
-  absl::MutexLock create(&segment_create_mu_);
+  // Waits for this topic's spare if it is being made right now: it is then ready, and making
+  // another would collide. Other topics' spares do not hold it up.
+  absl::MutexLock create(&topic->create_mu);
   std::shared_ptr<Segment> spare = TakeSpare(topic);
   if (spare != nullptr && spare->seq == seq) {
     spare->created_ms = created_ms;
+    ++stat_spares_used_;
     return spare;
   }
   // Not made for this roll (cannot happen while only rolls change the active segment): drop it.
@@ -58,12 +60,13 @@ void LogStoreImpl::SparePreparerLoop() {
       topic = std::move(spare_requests_.front());
       spare_requests_.pop_front();
     }
-    absl::MutexLock create(&segment_create_mu_);
+    absl::MutexLock create(&topic->create_mu);
     uint64_t seq = 0;
     {
-      absl::ReaderMutexLock l(&topic->mu);
+      absl::MutexLock l(&topic->mu);
       // Requested, then taken or given up by a roll or a deletion meanwhile: nothing to do.
       if (topic->deleted || topic->closed || !topic->spare_requested || topic->spare != nullptr) {
+        topic->spare_requested = false;
         continue;
       }
       seq = topic->segments.rbegin()->first + 1;
@@ -85,8 +88,13 @@ void LogStoreImpl::SparePreparerLoop() {
         topic->spare = *segment;
         kept = true;
       }
+      topic->spare_requested = false;
     }
-    if (!kept) DropSegment(**segment);
+    if (kept) {
+      ++stat_spares_made_;
+    } else {
+      DropSegment(**segment);
+    }
   }
 }
 

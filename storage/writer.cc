@@ -237,8 +237,11 @@ void LogStoreImpl::WriteAppendGroup(std::vector<WriteRequest>& group) {
       touched_producers[{t, req.partition, req.producer.producer_id}] = producer;
     }
     wb.Put(seg->cf, meta::BatchKey(req.partition, base), EncodeBatchLocation(*location));
-    const uint64_t half = options_.segment_max_bytes / 2;
-    if (seg->bytes < half && seg->bytes + req.batch.size() >= half) RequestSpare(req.topic);
+    // Once per segment, also for one found past half at open.
+    if (!seg->spare_asked && seg->bytes + req.batch.size() >= options_.segment_max_bytes / 2) {
+      seg->spare_asked = true;
+      RequestSpare(req.topic);
+    }
     seg->bytes += req.batch.size();
 
     auto key = std::make_tuple(t, req.partition, seg->seq);
