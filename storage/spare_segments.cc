@@ -5,11 +5,14 @@
 // fsynced with its directory). A roll did it on the writer thread, where every topic's appends
 // waited for it, about every 0.6 s under a 350 MiB/s flood with 256 MiB segments. Now the
 // writer asks for the next segment when the active one is half full, and the roll only takes it.
+// (RocksDB still holds back other writes while it records the column family in its manifest,
+// so part of the cost can still delay the writer's next write.)
 //
 // Crash safety: a spare is a column family and a file, but no segment record (meta
 // SegmentRecordKey): the roll writes that record in the same RocksDB write as the first batch
-// locations it puts in the segment. So at open, an empty segment without a record is a spare
-// that no roll took, and is dropped (LoadMetadata); its file goes as an orphan.
+// locations it puts in the segment. So at open, an empty segment with neither a record nor a
+// durable-length key is a spare that no roll took, and is dropped (LoadMetadata); its file goes
+// as an orphan.
 #include <memory>
 #include <utility>
 
